@@ -55,7 +55,14 @@ TIP_VERTEX_IDS_RIGHT: tuple[int, ...] = (745, 317, 444, 556, 673)
 TIP_VERTEX_IDS_LEFT: tuple[int, ...] = (745, 317, 445, 556, 673)
 """Fingertip vertices of the left hand as manopth uses them (middle tip 445)."""
 
-MANO_TIPS_NAMES: tuple[str, ...] = (*MANO_JOINT_NAMES, "thumb4", "index4", "middle4", "ring4", "pinky4")
+MANO_TIPS_NAMES: tuple[str, ...] = (
+    *MANO_JOINT_NAMES,
+    "thumb4",
+    "index4",
+    "middle4",
+    "ring4",
+    "pinky4",
+)
 """The 21-joint "MANO + tips" order: native 16, then tips thumb, index, middle, ring, pinky."""
 
 MANO_TIPS_TO_CANONICAL: tuple[int, ...] = (

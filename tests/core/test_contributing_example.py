@@ -14,7 +14,10 @@ def _python_blocks() -> list[str]:
     text = CONTRIBUTING.read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
     # the blocks are indented inside a numbered list
-    return ["\n".join(line[3:] if line.startswith("   ") else line for line in b.splitlines()) for b in blocks]
+    return [
+        "\n".join(line[3:] if line.startswith("   ") else line for line in b.splitlines())
+        for b in blocks
+    ]
 
 
 def test_contributing_toy_head_example_runs_as_written() -> None:

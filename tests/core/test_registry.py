@@ -42,7 +42,7 @@ def test_registering_a_different_class_under_a_taken_name_fails() -> None:
     with pytest.raises(KeyError, match="already registered"):
 
         @reg.register("IntegralHead")
-        class Other:  # noqa: F841
+        class Other:
             pass
 
 
