@@ -1,1 +1,45 @@
+"""Hand pose / mesh metrics and the distributed-exact ``Evaluator``.
 
+Importing this package registers the metrics ``mpjpe``, ``pa_mpjpe``, ``pck_auc``, ``mpvpe``,
+``pa_mpvpe`` and ``f_score`` in ``handmesh.registry.METRICS``.
+"""
+
+from handmesh.metrics.config import metrics_from_config
+from handmesh.metrics.evaluator import DEFAULT_METRICS, Evaluator
+from handmesh.metrics.functional import (
+    DEFAULT_FSCORE_THRESHOLDS,
+    DEFAULT_PCK_THRESHOLDS,
+    f_score,
+    f_scores,
+    mean_point_error,
+    pa_point_errors,
+    pck_auc,
+    pck_curve,
+    point_errors,
+    trapezoid,
+)
+from handmesh.metrics.hand_metrics import MPJPE, MPVPE, PAMPJPE, PAMPVPE, PCKAUC, FScore
+from handmesh.metrics.metric import Metric
+
+__all__ = [
+    "DEFAULT_FSCORE_THRESHOLDS",
+    "DEFAULT_METRICS",
+    "DEFAULT_PCK_THRESHOLDS",
+    "MPJPE",
+    "MPVPE",
+    "PAMPJPE",
+    "PAMPVPE",
+    "PCKAUC",
+    "Evaluator",
+    "FScore",
+    "Metric",
+    "f_score",
+    "f_scores",
+    "mean_point_error",
+    "metrics_from_config",
+    "pa_point_errors",
+    "pck_auc",
+    "pck_curve",
+    "point_errors",
+    "trapezoid",
+]
