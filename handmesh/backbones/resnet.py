@@ -1,0 +1,339 @@
+"""ResNet-18/34/50/101/152 with torchvision's state-dict key names and OakInk-HMR's options.
+
+Keys: ``conv1``, ``bn1``, ``layer{1..4}.{i}.conv{1,2,3}``, ``bn{1,2,3}``, ``downsample.{0,1}`` and
+``fc`` (only with ``with_fc=True``), exactly as ``torchvision.models.resnet``; the ImageNet files
+published by torchvision load strictly (their ``fc.*`` is dropped, with a log line, when the model
+has no ``fc``).
+
+Batch normalisation (``frozen_bn``):
+
+* ``"none"``: every BN is ``nn.BatchNorm2d`` (torchvision, I2L-MeshNet).
+* ``"all"``: every BN is ``FrozenBatchNorm2d`` (fixed ImageNet statistics everywhere).
+* ``"oakink"``: OakInk-HMR's ``FREEZE_BATCHNORM: True`` layout, reproduced on purpose: only the
+  stem ``bn1``, the BNs of the first block of each stage and that block's ``downsample.1`` are
+  frozen; blocks 1..n-1 of every stage keep ordinary, trainable ``nn.BatchNorm2d`` (with
+  ``num_batches_tracked``). The published IntegralPose / RLE checkpoints have exactly this key set,
+  so they load strictly only in this layout.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from handmesh.backbones.construct import construct_with_overrides
+from handmesh.backbones.frozen_bn import FrozenBatchNorm2d
+from handmesh.backbones.pretrained import PretrainedSpec, WeightsFile, load_pretrained
+from handmesh.registry import BACKBONES, check_keys
+
+__all__ = [
+    "RESNET_WEIGHTS",
+    "BasicBlock",
+    "Bottleneck",
+    "ResNet",
+]
+
+logger = logging.getLogger(__name__)
+
+NormFactory = Callable[[int], nn.Module]
+
+FROZEN_BN_MODES = ("none", "all", "oakink")
+
+# Activation name -> factory. The name is also the attribute holding it (torchvision: ``relu``,
+# HandOccNet's FPN ResNet: ``leakyrelu``, slope 0.01); activations have no state-dict entries.
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": lambda: nn.ReLU(inplace=True),
+    "leakyrelu": lambda: nn.LeakyReLU(0.01, inplace=True),
+}
+
+
+def _check_activation(activation: str) -> str:
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}.")
+    return activation
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions with a residual connection (ResNet-18/34). Output channels: planes."""
+
+    expansion = 1
+
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        norm_layer: NormFactory = nn.BatchNorm2d,
+        activation: str = "relu",
+    ) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = norm_layer(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.bn2 = norm_layer(planes)
+        self.activation = _check_activation(activation)
+        setattr(self, activation, ACTIVATIONS[activation]())
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        act = getattr(self, self.activation)
+        identity = x if self.downsample is None else self.downsample(x)
+        out = act(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return act(out + identity)
+
+
+class Bottleneck(nn.Module):
+    """1x1 -> 3x3 (stride here, "ResNet v1.5") -> 1x1 with a residual. Output: 4 * planes."""
+
+    expansion = 4
+
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        norm_layer: NormFactory = nn.BatchNorm2d,
+        activation: str = "relu",
+    ) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
+        self.bn1 = norm_layer(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = norm_layer(planes)
+        self.conv3 = nn.Conv2d(planes, planes * self.expansion, 1, bias=False)
+        self.bn3 = norm_layer(planes * self.expansion)
+        self.activation = _check_activation(activation)
+        setattr(self, activation, ACTIVATIONS[activation]())
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        act = getattr(self, self.activation)
+        identity = x if self.downsample is None else self.downsample(x)
+        out = act(self.bn1(self.conv1(x)))
+        out = act(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return act(out + identity)
+
+
+ARCHITECTURES: dict[int, tuple[type[BasicBlock] | type[Bottleneck], tuple[int, int, int, int]]] = {
+    18: (BasicBlock, (2, 2, 2, 2)),
+    34: (BasicBlock, (3, 4, 6, 3)),
+    50: (Bottleneck, (3, 4, 6, 3)),
+    101: (Bottleneck, (3, 4, 23, 3)),
+    152: (Bottleneck, (3, 8, 36, 3)),
+}
+
+_TORCHVISION_URL = "https://download.pytorch.org/models/"
+
+# ImageNet-1k files published by torchvision, preferred first. The first name of each pair is the
+# old URL OakInk-HMR and HandOccNet download; the second is torchvision's current IMAGENET1K_V1.
+RESNET_WEIGHTS: dict[int, tuple[WeightsFile, ...]] = {
+    depth: tuple(WeightsFile(name, _TORCHVISION_URL + name) for name in names)
+    for depth, names in {
+        18: ("resnet18-5c106cde.pth", "resnet18-f37072fd.pth"),
+        34: ("resnet34-333f7ec4.pth", "resnet34-b627a593.pth"),
+        50: ("resnet50-19c8e357.pth", "resnet50-0676ba61.pth"),
+        101: ("resnet101-5d3b4d8f.pth", "resnet101-63fe2227.pth"),
+        152: ("resnet152-b121ed2d.pth", "resnet152-394f9c45.pth"),
+    }.items()
+}
+
+STAGE_NAMES = ("res_layer1", "res_layer2", "res_layer3", "res_layer4")
+
+
+@BACKBONES.register("ResNet")
+@BACKBONES.register("resnet18")
+@BACKBONES.register("resnet34")
+@BACKBONES.register("resnet50")
+@BACKBONES.register("resnet101")
+@BACKBONES.register("resnet152")
+class ResNet(nn.Module):
+    """ResNet trunk returning every stage's features.
+
+    ``forward(image (B,3,H,W))`` returns ``res_layer1..res_layer4`` (B,C_k,H/s_k,W/s_k) with strides
+    4, 8, 16, 32 and ``res_layer4_mean`` (B,C_4), the spatial mean of ``res_layer4`` (plus
+    ``res_output`` (B,num_classes) logits when ``with_fc``). ``out_channels`` and ``strides`` map
+    those names to channels and strides.
+
+    Args:
+        depth: 18, 34, 50, 101 or 152.
+        frozen_bn: "none", "all" or "oakink" (see the module docstring).
+        with_fc: keep torchvision's ImageNet classifier ``fc`` (``num_classes`` outputs).
+        pretrained: false/None/"" (random init), true (torchvision ImageNet weights from the hub
+            cache or download) or a local state-dict path; see ``handmesh.backbones.pretrained``.
+        activation: "relu" (torchvision) or "leakyrelu" (HandOccNet's FPN), held in the
+            attribute of that name.
+    """
+
+    def __init__(
+        self,
+        depth: int = 50,
+        frozen_bn: str = "none",
+        with_fc: bool = False,
+        num_classes: int = 1000,
+        pretrained: PretrainedSpec = None,
+        activation: str = "relu",
+    ) -> None:
+        super().__init__()
+        if depth not in ARCHITECTURES:
+            raise ValueError(f"ResNet depth must be one of {sorted(ARCHITECTURES)}, got {depth!r}.")
+        if frozen_bn not in FROZEN_BN_MODES:
+            raise ValueError(
+                f"ResNet frozen_bn must be one of {FROZEN_BN_MODES}, got {frozen_bn!r}."
+            )
+        block, layers = ARCHITECTURES[depth]
+        self.depth = depth
+        self.frozen_bn = frozen_bn
+        self.with_fc = with_fc
+        first_norm: NormFactory = nn.BatchNorm2d if frozen_bn == "none" else FrozenBatchNorm2d
+        other_norm: NormFactory = FrozenBatchNorm2d if frozen_bn == "all" else nn.BatchNorm2d
+
+        self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = first_norm(64)
+        self.activation = _check_activation(activation)
+        setattr(self, activation, ACTIVATIONS[activation]())
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        inplanes = 64
+        for index, (planes, blocks) in enumerate(zip((64, 128, 256, 512), layers)):
+            stride = 1 if index == 0 else 2
+            stage = _make_stage(
+                block, inplanes, planes, blocks, stride, first_norm, other_norm, activation
+            )
+            self.add_module(f"layer{index + 1}", stage)
+            inplanes = planes * block.expansion
+        if with_fc:
+            self.fc = nn.Linear(inplanes, num_classes)
+
+        channels = [64 * block.expansion * 2**k for k in range(4)]
+        self.out_channels: dict[str, int] = dict(zip(STAGE_NAMES, channels))
+        self.out_channels["res_layer4_mean"] = channels[-1]
+        self.strides: dict[str, int] = dict(zip(STAGE_NAMES, (4, 8, 16, 32)))
+        self._init_weights()
+        load_pretrained(self, pretrained, RESNET_WEIGHTS[depth])
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], **extra: Any) -> ResNet:
+        """Build from a ``MODEL.BACKBONE`` node.
+
+        Keys: ``TYPE`` ("resnet18".."resnet152", or "ResNet" with ``DEPTH``), ``PRETRAINED``,
+        ``FREEZE_BATCHNORM`` (OakInk's bool: True -> frozen_bn="oakink", reproducing its mixed
+        layout), ``FROZEN_BN`` ("none" | "all" | "oakink", overrides FREEZE_BATCHNORM; "all" is the
+        fully frozen variant), ``INTERM_FEAT`` (OakInk's name; False keeps ``fc``). ``extra``
+        overrides constructor arguments (e.g. ``pretrained=False`` when a checkpoint follows).
+        """
+        where = "MODEL.BACKBONE"
+        accepted = ("TYPE", "DEPTH", "PRETRAINED", "FREEZE_BATCHNORM", "FROZEN_BN", "INTERM_FEAT")
+        kind = cfg.get("TYPE", "ResNet")
+        check_keys(cfg, accepted, where, required=("DEPTH",) if kind == "ResNet" else ())
+        if kind == "ResNet":
+            depth = int(cfg["DEPTH"])
+        else:
+            depth = int(str(kind).removeprefix("resnet"))
+            if "DEPTH" in cfg and int(cfg["DEPTH"]) != depth:
+                raise ValueError(f"{where}.DEPTH {cfg['DEPTH']} contradicts TYPE {kind!r}.")
+        frozen_bn = "oakink" if cfg.get("FREEZE_BATCHNORM", False) else "none"
+        frozen_bn = str(cfg.get("FROZEN_BN", frozen_bn)).lower()
+        kwargs: dict[str, Any] = {
+            "depth": depth,
+            "frozen_bn": frozen_bn,
+            "with_fc": not cfg.get("INTERM_FEAT", True),
+            "pretrained": cfg.get("PRETRAINED", None),
+        }
+        return construct_with_overrides(cls, kwargs, extra, where)
+
+    def _init_weights(self) -> None:
+        """torchvision's init: kaiming-normal (fan_out, relu) convs, BN weight 1 / bias 0."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(module, (nn.BatchNorm2d, FrozenBatchNorm2d)):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        if not self.with_fc:
+            dropped = [
+                key for key in (prefix + "fc.weight", prefix + "fc.bias") if key in state_dict
+            ]
+            for key in dropped:
+                del state_dict[key]
+            if dropped:
+                logger.info(
+                    "ResNet-%d has no fc: dropped %s from the loaded weights", self.depth, dropped
+                )
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
+    def forward_stem(self, image: torch.Tensor) -> torch.Tensor:
+        """image (B,3,H,W) -> stem features (B,64,H/4,W/4) after conv1, bn1, activation, maxpool."""
+        if image.dim() != 4 or image.shape[1] != 3:
+            raise ValueError(f"ResNet expects image of shape (B,3,H,W), got {tuple(image.shape)}.")
+        act = getattr(self, self.activation)
+        return self.maxpool(act(self.bn1(self.conv1(image))))
+
+    def forward_stages(self, stem: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Stem features (B,64,H/4,W/4) -> the stage outputs (see the class docstring).
+
+        Used on its own by I2L-MeshNet's mesh branch, which feeds a 64-channel map to layer1.
+        """
+        if stem.dim() != 4 or stem.shape[1] != 64:
+            raise ValueError(
+                f"ResNet.forward_stages expects stem features (B,64,H,W), got {tuple(stem.shape)}."
+            )
+        features: dict[str, torch.Tensor] = {}
+        x = stem
+        for name, stage in zip(STAGE_NAMES, (self.layer1, self.layer2, self.layer3, self.layer4)):
+            x = stage(x)
+            features[name] = x
+        features["res_layer4_mean"] = x.mean(dim=(2, 3))
+        if self.with_fc:
+            features["res_output"] = self.fc(features["res_layer4_mean"])
+        return features
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """image (B,3,H,W) -> {res_layer1..4, res_layer4_mean[, res_output]}."""
+        return self.forward_stages(self.forward_stem(image))
+
+
+def _make_stage(
+    block: type[BasicBlock] | type[Bottleneck],
+    inplanes: int,
+    planes: int,
+    blocks: int,
+    stride: int,
+    first_norm: NormFactory,
+    other_norm: NormFactory,
+    activation: str,
+) -> nn.Sequential:
+    """One stage: block 0 (with downsample when the shape changes, norm ``first_norm``), then
+    ``blocks - 1`` blocks with norm ``other_norm``."""
+    out_planes = planes * block.expansion
+    downsample = None
+    if stride != 1 or inplanes != out_planes:
+        downsample = nn.Sequential(
+            nn.Conv2d(inplanes, out_planes, kernel_size=1, stride=stride, bias=False),
+            first_norm(out_planes),
+        )
+    layers = [block(inplanes, planes, stride, downsample, first_norm, activation)]
+    layers += [
+        block(out_planes, planes, norm_layer=other_norm, activation=activation)
+        for _ in range(1, blocks)
+    ]
+    return nn.Sequential(*layers)
