@@ -184,7 +184,8 @@ class MANO(nn.Module):
         center_idx: canonical joint index (0..20) to subtract from verts and joints, or None.
         fix_left_shapedirs: negate ``shapedirs[:, 0, :]`` of the left hand, fixing the x-sign
             error of MANO_LEFT.pkl (smplx#48, dex-ycb-toolkit#28). Off by default because DexYCB
-            annotations were fitted without it; no effect on the right hand.
+            annotations were fitted without it; no effect on the right hand, nor on the built-in
+            synthetic left hand, which is mirrored correctly and has no such error.
         allow_synthetic: fall back to the built-in synthetic hand when the file is missing.
         model: model data to use directly (then ``model_path`` and ``allow_synthetic`` are unused).
         dtype: floating dtype of the buffers (torch.float32 or torch.float64).
@@ -241,7 +242,7 @@ class MANO(nn.Module):
             self.register_buffer(name, torch.tensor(array, dtype=buffer_dtype), persistent=False)
 
         shapedirs = model.shapedirs.copy()
-        if fix_left_shapedirs and side == "left":
+        if fix_left_shapedirs and side == "left" and not model.is_synthetic:
             shapedirs[:, 0, :] *= -1
         buffer("v_template", model.v_template)
         buffer("shapedirs", shapedirs)

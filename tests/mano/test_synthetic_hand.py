@@ -346,3 +346,15 @@ def test_mano_layer_bends_the_synthetic_hand_without_tearing() -> None:
     np.testing.assert_allclose(posed, bend(model, 4, np.pi / 2), atol=1e-9)
     stretch = edge_stretch(model["v_template"], posed, model["f"])
     assert stretch.min() > 0.1 and stretch.max() < 2.5
+
+
+def test_left_shapedirs_fix_is_not_applied_to_the_correctly_mirrored_synthetic_hand() -> None:
+    import torch
+
+    from handmesh.mano import MANO, load_mano_model
+
+    model = load_mano_model("/nonexistent/mano", side="left", allow_synthetic=True)
+    plain = MANO(side="left", model=model, dtype=torch.float64)
+    fixed = MANO(side="left", model=model, fix_left_shapedirs=True, dtype=torch.float64)
+    assert torch.equal(plain.shapedirs, fixed.shapedirs)
+    assert torch.equal(plain.shapedirs, torch.from_numpy(model.shapedirs))
