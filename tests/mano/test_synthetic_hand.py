@@ -357,4 +357,4 @@ def test_left_shapedirs_fix_is_not_applied_to_the_correctly_mirrored_synthetic_h
     plain = MANO(side="left", model=model, dtype=torch.float64)
     fixed = MANO(side="left", model=model, fix_left_shapedirs=True, dtype=torch.float64)
     assert torch.equal(plain.shapedirs, fixed.shapedirs)
-    assert torch.equal(plain.shapedirs, torch.from_numpy(model.shapedirs))
+    assert torch.equal(plain.shapedirs, torch.tensor(model.shapedirs))
