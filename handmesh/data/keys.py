@@ -1,0 +1,53 @@
+"""The one place where sample and prediction keys are defined (DESIGN §2).
+
+Raw samples (``HandDataset.get_raw``) are what a dataset reader returns: full image, camera-space
+metres, no augmentation. Samples (after ``handmesh.data.transforms``) are what models and losses
+see: crop space, tensors once collated. Predictions are what models return.
+"""
+
+from __future__ import annotations
+
+RAW_KEYS: dict[str, str] = {
+    "image": "(H, W, 3) uint8 RGB, the full raw image",
+    "cam_intr": "(3, 3) float32 pinhole intrinsics of the raw image (pixels)",
+    "joints_3d": "(21, 3) float32 camera-space joints, metres, canonical order",
+    "verts_3d": "(778, 3) float32 camera-space MANO vertices, metres (mesh datasets only)",
+    "joints_2d": "(21, 2) float32 projection of joints_3d, raw-image pixels",
+    "mano_pose": "(48,) float32 axis-angle: global rotation (camera frame) + 15 joints, flat_hand_mean=False offsets unless the dataset says otherwise",
+    "mano_shape": "(10,) float32 betas",
+    "side": "'right' or 'left'",
+    "image_path": "str, where the image came from (or a synthetic id)",
+    "sample_idx": "int, index of the sample in its dataset",
+}
+
+SAMPLE_KEYS: dict[str, str] = {
+    "image": "(3, H, W) float32 crop, normalised per DATA_PRESET (OakInk: /255 - 0.5; HandOccNet: /255)",
+    "target_joints_2d": "(21, 2) crop pixels",
+    "target_joints_vis": "(21,) float32 0/1 visibility inside the crop",
+    "target_joints_uvd": "(21, 3) normalised uvd: u, v in [0, 1] of the crop, d = 0.5 + (z - z_root) / 0.4",
+    "target_joints_3d": "(21, 3) camera metres, rotated with the in-plane augmentation",
+    "target_joints_3d_rel": "(21, 3) target_joints_3d minus the root joint",
+    "target_verts_3d": "(778, 3) camera metres (when the dataset has meshes)",
+    "target_verts_3d_rel": "(778, 3) root-relative vertices",
+    "target_verts_uvd": "(778, 3) normalised uvd of the vertices",
+    "target_root_joint": "(3,) camera metres, the joint at DATA_PRESET.CENTER_IDX",
+    "target_root_d": "(1,) root depth, metres",
+    "target_cam_intr": "(3, 3) intrinsics of the crop (pixels)",
+    "target_bbox_center": "(2,) raw-image pixels",
+    "target_bbox_scale": "() square box side, raw-image pixels",
+    "affine": "(3, 3) raw image -> crop pixel transform",
+    "rot_mat3d": "(3, 3) in-plane augmentation rotation applied to the 3D targets",
+    "rot_rad": "() the in-plane augmentation angle, radians",
+    "mano_pose": "(48,) axis-angle with the augmentation rotation applied to the root",
+    "mano_shape": "(10,) betas",
+    "side": "'right' or 'left' (left crops are mirrored to right before the model sees them)",
+    "image_path": "str",
+    "sample_idx": "int, the dataset index: the evaluator uses it to count every sample exactly once",
+}
+
+PRED_KEYS: dict[str, str] = {
+    "joints_3d": "(B, 21, 3) camera metres",
+    "verts_3d": "(B, 778, 3) camera metres (mesh models)",
+    "joints_2d": "(B, 21, 2) crop pixels",
+    "uvd": "(B, 21, 3) normalised uvd (2.5D models)",
+}
