@@ -83,7 +83,9 @@ class FPN(nn.Module):
         super().__init__()
         resnet = ResNet(depth=50, activation="leakyrelu", pretrained=pretrained)
         self.toplayer = nn.Conv2d(2048, 256, kernel_size=1)
-        self.layer0 = nn.Sequential(resnet.conv1, resnet.bn1, resnet.leakyrelu, resnet.maxpool)
+        self.layer0 = nn.Sequential(
+            resnet.conv1, resnet.bn1, resnet.get_submodule("leakyrelu"), resnet.maxpool
+        )
         self.layer1 = nn.Sequential(resnet.layer1)
         self.layer2 = nn.Sequential(resnet.layer2)
         self.layer3 = nn.Sequential(resnet.layer3)

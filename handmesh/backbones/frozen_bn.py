@@ -21,6 +21,11 @@ class FrozenBatchNorm2d(nn.Module):
 
     eps = 1e-5
 
+    weight: torch.Tensor
+    bias: torch.Tensor
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+
     def __init__(self, num_features: int) -> None:
         super().__init__()
         self.num_features = num_features

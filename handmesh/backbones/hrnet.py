@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -115,7 +115,7 @@ class HighResolutionModule(nn.Module):
     def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
         features = [branch(x) for branch, x in zip(self.branches, features)]
         fused = []
-        for paths in self.fuse_layers:
+        for paths in cast(Sequence[nn.ModuleList], self.fuse_layers):
             total = paths[0](features[0])
             for path, x in zip(paths[1:], features[1:]):
                 total = total + path(x)
@@ -158,6 +158,13 @@ class HRNet(nn.Module):
         pretrained: false/None/"", true (``hrnetv2_w{C}_imagenet_pretrained.pth`` in the torch hub
             cache; the files cannot be downloaded automatically) or a local file path.
     """
+
+    transition1: nn.ModuleList
+    transition2: nn.ModuleList
+    transition3: nn.ModuleList
+    stage2: nn.Sequential
+    stage3: nn.Sequential
+    stage4: nn.Sequential
 
     def __init__(
         self,

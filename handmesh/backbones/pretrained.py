@@ -122,6 +122,7 @@ def _resolve_from_hub(candidates: Sequence[WeightsFile], cache_dir: Path) -> Pat
             "file's path, or to false to start from random weights."
         )
     target = downloadable[0]
+    assert target.url is not None  # filtered above
     logger.info("Downloading pretrained weights %s to %s", target.url, cache_dir)
     try:
         torch.hub.load_state_dict_from_url(

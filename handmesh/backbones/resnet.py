@@ -172,6 +172,14 @@ class ResNet(nn.Module):
             attribute of that name.
     """
 
+    conv1: nn.Conv2d
+    bn1: nn.Module
+    maxpool: nn.MaxPool2d
+    layer1: nn.Sequential
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
+
     def __init__(
         self,
         depth: int = 50,
