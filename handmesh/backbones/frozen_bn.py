@@ -10,6 +10,16 @@ from torch import nn
 __all__ = ["FrozenBatchNorm2d"]
 
 
+def init_conv_bn_(root: nn.Module) -> None:
+    """torchvision/HRNet init in place: kaiming-normal (fan_out, relu) convs, BN weight 1 / bias 0."""
+    for module in root.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(module, (nn.BatchNorm2d, FrozenBatchNorm2d)):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+
 class FrozenBatchNorm2d(nn.Module):
     """BatchNorm2d whose statistics and affine parameters never change (detectron2 style).
 

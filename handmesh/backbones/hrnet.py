@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from handmesh.backbones.construct import construct_with_overrides
+from handmesh.backbones.frozen_bn import init_conv_bn_
 from handmesh.backbones.pretrained import PretrainedSpec, WeightsFile, load_pretrained
 from handmesh.backbones.resnet import BasicBlock, Bottleneck
 from handmesh.registry import BACKBONES, check_keys
@@ -204,7 +205,7 @@ class HRNet(nn.Module):
             self.strides["hr_fused"] = 4
         if with_classifier:
             self.out_channels["hr_feature"] = 2048
-        self._init_weights()
+        init_conv_bn_(self)  # as the original
         load_pretrained(self, pretrained, (_weights_file(width),))
 
     def _build_classifier(self, channels: Sequence[int]) -> None:
@@ -246,15 +247,6 @@ class HRNet(nn.Module):
             "pretrained": cfg.get("PRETRAINED", None),
         }
         return construct_with_overrides(cls, kwargs, extra, where)
-
-    def _init_weights(self) -> None:
-        """As the original: kaiming-normal (fan_out, relu) convs, BN weight 1 / bias 0."""
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
 
     def _load_from_state_dict(
         self,

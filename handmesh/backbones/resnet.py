@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from handmesh.backbones.construct import construct_with_overrides
-from handmesh.backbones.frozen_bn import FrozenBatchNorm2d
+from handmesh.backbones.frozen_bn import FrozenBatchNorm2d, init_conv_bn_
 from handmesh.backbones.pretrained import PretrainedSpec, WeightsFile, load_pretrained
 from handmesh.registry import BACKBONES, check_keys
 
@@ -223,7 +223,7 @@ class ResNet(nn.Module):
         self.out_channels: dict[str, int] = dict(zip(STAGE_NAMES, channels))
         self.out_channels["res_layer4_mean"] = channels[-1]
         self.strides: dict[str, int] = dict(zip(STAGE_NAMES, (4, 8, 16, 32)))
-        self._init_weights()
+        init_conv_bn_(self)  # torchvision's init
         load_pretrained(self, pretrained, RESNET_WEIGHTS[depth])
 
     @classmethod
@@ -255,15 +255,6 @@ class ResNet(nn.Module):
             "pretrained": cfg.get("PRETRAINED", None),
         }
         return construct_with_overrides(cls, kwargs, extra, where)
-
-    def _init_weights(self) -> None:
-        """torchvision's init: kaiming-normal (fan_out, relu) convs, BN weight 1 / bias 0."""
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, (nn.BatchNorm2d, FrozenBatchNorm2d)):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
 
     def _load_from_state_dict(
         self,
