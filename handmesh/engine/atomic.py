@@ -1,0 +1,88 @@
+"""Atomic file and directory writes: a crash never leaves a half-written file behind."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+OLD_DIR_SUFFIX = ".old"
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp_path)`` on a temp file in the same directory, then rename it to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    atomic_write(path, write)
+
+
+def atomic_append_text(path: str | os.PathLike, text: str) -> None:
+    """Append by rewriting the whole (small) file atomically."""
+    path = Path(path)
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    atomic_write_text(path, old + text)
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def new_temp_dir(next_to: str | os.PathLike) -> Path:
+    """An empty temp directory beside ``next_to`` (same file system, so renames are atomic)."""
+    next_to = Path(next_to)
+    next_to.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{next_to.name}.", suffix=".tmp", dir=next_to.parent))
+
+
+def replace_dir(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Move the complete directory ``src`` to ``dst``, replacing an existing ``dst``.
+
+    The old ``dst`` is first renamed to ``dst + OLD_DIR_SUFFIX``; a crash between the two renames
+    leaves that complete copy, which :func:`recover_dir` puts back.
+    """
+    src, dst = Path(src), Path(dst)
+    old = dst.with_name(dst.name + OLD_DIR_SUFFIX)
+    if old.exists():
+        shutil.rmtree(old)
+    if dst.exists():
+        os.replace(dst, old)
+    os.replace(src, dst)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def recover_dir(dst: str | os.PathLike) -> Path:
+    """``dst``, restored from the copy :func:`replace_dir` set aside if a crash left only that."""
+    dst = Path(dst)
+    old = dst.with_name(dst.name + OLD_DIR_SUFFIX)
+    if not dst.exists() and old.exists():
+        os.replace(old, dst)
+    return dst
+
+
+def copy_dir_atomic(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Copy directory ``src`` to a new name ``dst`` (replacing it) through a temp directory."""
+    tmp = new_temp_dir(dst)
+    shutil.copytree(src, tmp, dirs_exist_ok=True)
+    replace_dir(tmp, dst)

@@ -1,0 +1,75 @@
+"""Shared pieces of the CLIs: the published flags (OakInk-HMR ``oib/opt.py``) and error handling.
+
+Bad input (missing file, unknown key or TYPE, wrong checkpoint, ...) ends with one line on
+stderr and exit code 2; unexpected exceptions keep their traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from handmesh.engine.errors import HandmeshError
+from handmesh.engine.launch import LaunchSettings, parse_gpu_ids
+from handmesh.registry import ConfigKeyError
+
+USAGE_ERROR = 2
+
+
+def add_launch_arguments(parser: argparse.ArgumentParser) -> None:
+    """--gpu_id, --device, --nproc and the --dist_* / --node* flags."""
+    parser.add_argument(
+        "--gpu_id", default=None, help="GPUs to use, e.g. 0,1,2,3 (one process each)"
+    )
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="processes without --gpu_id (CPU: gloo; CUDA: GPUs 0..N-1)",
+    )
+    parser.add_argument("--nodes", type=int, default=1)
+    parser.add_argument("--node_rank", type=int, default=0)
+    parser.add_argument("--dist_master_addr", default="localhost")
+    parser.add_argument("--dist_master_port", default="auto", help='a port, or "auto" (free port)')
+    parser.add_argument(
+        "--dist_backend",
+        default=None,
+        help="process group backend (default: nccl on CUDA, gloo on CPU)",
+    )
+
+
+def launch_settings(args: argparse.Namespace) -> LaunchSettings:
+    return LaunchSettings(
+        device=args.device,
+        gpu_ids=parse_gpu_ids(args.gpu_id),
+        nproc=args.nproc,
+        nodes=args.nodes,
+        node_rank=args.node_rank,
+        master_addr=args.dist_master_addr,
+        master_port=str(args.dist_master_port),
+        backend=args.dist_backend,
+    )
+
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """The library's own error types: their messages are shown without a traceback."""
+    from handmesh.config import ConfigError
+
+    return (HandmeshError, ConfigKeyError, ConfigError, FileNotFoundError)
+
+
+def run_cli(main: Callable[[], None]) -> int:
+    """Run ``main``; a user error prints ``error: <message>`` on stderr and returns 2."""
+    try:
+        main()
+    except user_error_types() as err:
+        message = (
+            str(err)
+            if not isinstance(err, FileNotFoundError) or not err.filename
+            else (f"File not found: {err.filename}")
+        )
+        print(f"error: {' '.join(message.split())}", file=sys.stderr)
+        return USAGE_ERROR
+    return 0

@@ -1,0 +1,96 @@
+"""What the ``train.train_model`` and ``train.test_model`` CLIs do, as library functions.
+
+Bad input is reported before any process is spawned: with several processes the config, model
+(and its checkpoint) and datasets are built once in the parent first, so a mistake gives one
+clear error instead of one traceback per process.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from handmesh.engine.build import build_dataset, build_model, per_process_batch
+from handmesh.engine.errors import HandmeshError
+from handmesh.engine.experiment import ExperimentDir, timestamp
+from handmesh.engine.launch import LaunchSettings, launch, under_torchrun, world_size_of
+from handmesh.engine.tester import EvalOptions, eval_worker
+from handmesh.engine.trainer import TrainOptions, train_worker
+
+
+def train_config(
+    cfg_path: str | None,
+    opts: Sequence[str] = (),
+    resume: str | None = None,
+    batch_size: int | None = None,
+    reload: str | None = None,
+) -> Any:
+    """The training config: ``cfg_path`` (or ``resume``'s ``dump_cfg.yaml``) + overrides.
+
+    ``batch_size`` overrides ``TRAIN.BATCH_SIZE`` (the total batch); ``reload`` sets
+    ``MODEL.PRETRAINED`` (initial weights).
+    """
+    from handmesh.config import load_config
+
+    if resume:
+        path: str = str(ExperimentDir.open_existing(resume).config_path)
+    elif cfg_path:
+        path = cfg_path
+    else:
+        raise HandmeshError("No config: give --cfg CONFIG.yml (or --resume EXP_DIR)")
+    overrides = list(opts)
+    if batch_size is not None:
+        overrides += ["TRAIN.BATCH_SIZE", str(batch_size)]
+    if reload is not None:
+        overrides += ["MODEL.PRETRAINED", str(reload)]
+    return load_config(path, overrides)
+
+
+def _preflight(cfg: Any, checkpoint: str | None = None) -> None:
+    """Build model (+checkpoint) and datasets once, so errors surface before spawning."""
+    build_model(cfg, checkpoint)
+    for split in ("TRAIN", "TEST"):
+        if cfg["DATASET"].get(split):
+            build_dataset(cfg, split)
+
+
+def run_training(cfg: Any, options: TrainOptions, settings: LaunchSettings) -> None:
+    """Train in every process described by ``settings``; see ``handmesh.engine.trainer``."""
+    world = world_size_of(settings)
+    per_process_batch(int(cfg["TRAIN"]["BATCH_SIZE"]), world)
+    if options.resume:
+        ExperimentDir.open_existing(options.resume).latest_checkpoint_dir()
+    options = replace(options, stamp=options.stamp or timestamp(), command=_command())
+    if world > 1 and not under_torchrun():
+        _preflight(cfg)
+    launch(train_worker, settings, cfg, options)
+
+
+def eval_config(cfg_path: str | None, opts: Sequence[str] = (), reload: str | None = None) -> Any:
+    """The test config: ``cfg_path`` + overrides, with ``MODEL.PRETRAINED = reload``."""
+    from handmesh.config import load_config
+
+    if not cfg_path:
+        raise HandmeshError("No config: give --cfg CONFIG.yml (e.g. an experiment's dump_cfg.yaml)")
+    if reload is not None and not os.path.isfile(reload):
+        raise HandmeshError(f"Checkpoint file not found: {reload}")
+    overrides = list(opts) + (["MODEL.PRETRAINED", str(reload)] if reload else [])
+    return load_config(cfg_path, overrides)
+
+
+def run_testing(cfg: Any, options: EvalOptions, settings: LaunchSettings) -> None:
+    """Evaluate the checkpoint on ``DATASET.TEST`` in every process of ``settings``."""
+    world = world_size_of(settings)
+    per_process_batch(options.batch_size or int(cfg["TRAIN"]["BATCH_SIZE"]), world, "test batch")
+    options = replace(options, stamp=options.stamp or timestamp(), command=_command())
+    if world > 1 and not under_torchrun():
+        build_model(cfg, options.reload)
+        build_dataset(cfg, "TEST")
+    launch(eval_worker, settings, cfg, options)
+
+
+def _command() -> str:
+    return " ".join([os.path.basename(sys.executable), *sys.argv])

@@ -1,0 +1,84 @@
+"""Testing a checkpoint: exact distributed evaluation written to an experiment directory.
+
+Results go to ``exp/{exp_id}_{stamp}/evaluations/test_eval.json`` and ``test_eval.txt`` (MPJPE,
+PA-MPJPE and PCK-AUC over 0-50 mm; MPVPE and PA-MPVPE for mesh models), plus ``dump_cfg.yaml``
+and ``test.log``. Every test sample is counted exactly once, whatever the number of processes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from handmesh.engine.build import build_dataset, build_loader, build_model, per_process_batch
+from handmesh.engine.dist import DistContext
+from handmesh.engine.evaluation import evaluate
+from handmesh.engine.experiment import TEST_LOG_FILE, ExperimentDir
+from handmesh.engine.log import setup_logging
+
+_CHECKPOINT_PATH = re.compile(r"(?P<name>[^/]+)/checkpoints/checkpoint(?:_(?P<epoch>\d+))?/[^/]+$")
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """Run options of ``train.test_model`` that are not part of the config."""
+
+    reload: str | None = None  # checkpoint file; None: MODEL.PRETRAINED of the config
+    exp_id: str | None = None  # default: derived from the checkpoint path
+    exp_root: str = "exp"
+    workers: int = 8
+    batch_size: int | None = None  # total over processes; default TRAIN.BATCH_SIZE
+    stamp: str = ""
+    command: str = ""
+
+
+def default_test_exp_id(checkpoint: str | None) -> str:
+    """``eval_{experiment}_ckp{N}`` for ``exp/{experiment}/checkpoints/checkpoint_{N}/X.pth.tar``,
+    else ``eval_{file stem}`` (or ``eval``)."""
+    if not checkpoint:
+        return "eval"
+    match = _CHECKPOINT_PATH.search(Path(checkpoint).as_posix())
+    if match:
+        suffix = f"_ckp{match['epoch']}" if match["epoch"] else ""
+        return f"eval_{match['name']}{suffix}"
+    return f"eval_{Path(checkpoint).name.split('.')[0]}"
+
+
+def eval_worker(ctx: DistContext, cfg: Any, options: EvalOptions) -> dict[str, Any]:
+    """Process entry point: evaluate and (rank 0) write the results; returns them."""
+    from handmesh.config import dump_config
+
+    log = setup_logging(ctx.rank)
+    total = options.batch_size or int(cfg["TRAIN"]["BATCH_SIZE"])
+    batch = per_process_batch(total, ctx.world_size, "test batch size")
+    # everything that can fail on bad input comes before the experiment directory is made
+    model = build_model(cfg, options.reload).to(ctx.device)
+    dataset = build_dataset(cfg, "TEST")
+    workers = -(-options.workers // ctx.world_size) if options.workers > 0 else 0
+    loader = build_loader(dataset, ctx, batch, False, workers, int(cfg["TRAIN"]["MANUAL_SEED"]))
+    root = None
+    if ctx.is_main:
+        exp_id = options.exp_id or default_test_exp_id(options.reload)
+        exp = ExperimentDir.create(options.exp_root, exp_id, options.stamp, TEST_LOG_FILE)
+        dump_config(cfg, exp.config_path)
+        root = str(exp.root)
+    exp = ExperimentDir(ctx.broadcast_object(root), TEST_LOG_FILE)
+    setup_logging(ctx.rank, exp.log_path)
+    if options.command:
+        log.info(f"command: {options.command}")
+    results = evaluate(model, loader, ctx, desc="test")
+    if ctx.is_main:
+        checkpoint = options.reload or cfg["MODEL"].get("PRETRAINED") or None
+        exp.append_evaluation("test", 0, results)
+        exp.write_json(
+            "test_eval.json",
+            {"model_type": type(model).__name__, "checkpoint": checkpoint, "metrics": results},
+        )
+        log.info(
+            f"{type(model).__name__} on {results['num_samples']} test samples ({ctx.world_size} "
+            f"process(es)): " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(results.items()))
+        )
+        log.info(f"Results in {exp.evaluations_dir / 'test_eval.json'}")
+    return results

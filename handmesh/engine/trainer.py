@@ -1,0 +1,398 @@
+"""The training loop (one code path for every process layout; see ``handmesh.engine.launch``).
+
+Per epoch: shuffled ``DistributedSampler`` (``set_epoch``), forward, ``compute_loss``, backward,
+optional gradient clipping (``TRAIN.GRAD_CLIP.MODE`` global / per_tensor) and AMP (CUDA only),
+optimiser step; then the scheduler steps, validation runs on ``DATASET.TEST`` every
+``eval_interval`` epochs, and rank 0 writes the checkpoint (model, ``train_param.pth.tar``, every
+rank's RNG state) and, every ``snapshot`` epochs, ``checkpoint_{N}``.
+
+``--resume EXP_DIR`` continues in the same experiment directory with the config of its
+``dump_cfg.yaml`` (re-dumped with any overrides, e.g. more epochs), from the latest complete
+checkpoint: model, optimiser, scheduler, scaler and every rank's RNG states are restored, and the
+data order depends only on (seed, epoch), so a resumed CPU run equals the uninterrupted one bit for
+bit (same number of processes). Under DDP, BatchNorm buffers are copied from rank 0 to all ranks
+after each epoch, so evaluation and checkpoints see one model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from handmesh.engine.atomic import atomic_torch_save, new_temp_dir, replace_dir
+from handmesh.engine.build import (
+    build_dataset,
+    build_loader,
+    build_model,
+    per_process_batch,
+    reseed_loader,
+    to_device,
+)
+from handmesh.engine.checkpoint import (
+    load_checkpoint,
+    read_checkpoint,
+    save_model,
+)
+from handmesh.engine.dist import (
+    DistContext,
+    broadcast_buffers,
+    parameters_identical_across_ranks,
+)
+from handmesh.engine.evaluation import evaluate
+from handmesh.engine.experiment import (
+    RANDOM_STATE_FILE,
+    TRAIN_PARAM_FILE,
+    ExperimentDir,
+    git_commit,
+    timestamp,
+)
+from handmesh.engine.log import setup_logging
+from handmesh.engine.optim import build_optimizer, build_scheduler, clip_gradients
+from handmesh.engine.seeding import capture_rng_state, restore_rng_state, seed_everything
+from handmesh.models.base import HandModel
+
+UNTRAINED_EVAL_FILE = "untrained_eval.json"
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Run options that are not part of the config (the CLI flags)."""
+
+    exp_id: str = "default"
+    exp_root: str = "exp"
+    resume: str | None = None  # experiment directory to continue in
+    workers: int = 8  # DataLoader workers in total (split over the processes of a node)
+    val_batch_size: int | None = None  # per process; default: the per-process train batch
+    snapshot: int = 10  # copy checkpoint/ to checkpoint_{N} every N epochs (<= 0: never)
+    eval_interval: int = 5  # validate every N epochs (-1: never)
+    evaluate_untrained: bool = True  # test the freshly built model before training
+    final_test: bool = True  # test the trained model on DATASET.TEST at the end
+    stamp: str = ""  # experiment timestamp, shared by all ranks
+    command: str = ""  # the command line, for the log
+
+
+class Trainer:
+    """Train ``cfg.MODEL`` on ``cfg.DATASET.TRAIN`` in this process; see the module docstring."""
+
+    def __init__(self, cfg: Any, options: TrainOptions, ctx: DistContext) -> None:
+        self.cfg, self.options, self.ctx = cfg, options, ctx
+        self.train_cfg = cfg["TRAIN"]
+        self.seed = int(self.train_cfg["MANUAL_SEED"])
+        self.log = setup_logging(ctx.rank)
+        seed_everything(self.seed + ctx.rank, bool(self.train_cfg.get("CONV_REPEATABLE", True)))
+        self.batch_size = per_process_batch(int(self.train_cfg["BATCH_SIZE"]), ctx.world_size)
+        self.workers = math.ceil(options.workers / ctx.world_size) if options.workers > 0 else 0
+        # everything that can fail on bad input comes before the experiment directory is made
+        self.model = build_model(cfg).to(ctx.device)
+        self.optimizer = build_optimizer(self.model.parameters(), self.train_cfg)
+        self.scheduler = build_scheduler(self.optimizer, self.train_cfg)
+        self.train_loader = build_loader(
+            build_dataset(cfg, "TRAIN"), ctx, self.batch_size, True, self.workers, self.seed
+        )
+        self._test_loader: DataLoader | None = None
+        if options.final_test or options.evaluate_untrained or options.eval_interval > 0:
+            self._test_loader = self.test_loader
+        self.exp = self._experiment_dir()
+        setup_logging(ctx.rank, self.exp.log_path)
+        self.net = self._wrap(self.model)
+        self.amp = self._amp_enabled()
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
+        self.writer = self._summary_writer()
+        self.start_epoch = 0
+        self.untrained: dict[str, Any] | None = None
+        self.last_test: tuple[int, dict[str, Any]] | None = None
+
+    # ----- setup -----
+
+    def _experiment_dir(self) -> ExperimentDir:
+        if self.options.resume:
+            exp = ExperimentDir.open_existing(self.options.resume)
+            if self.ctx.is_main:  # records overrides given on resume (e.g. more epochs)
+                _dump(self.cfg, exp.config_path)
+        elif self.ctx.is_main:
+            stamp = self.options.stamp or timestamp()
+            exp = ExperimentDir.create(self.options.exp_root, self.options.exp_id, stamp)
+            _dump(self.cfg, exp.config_path)
+        else:
+            exp = None
+        return ExperimentDir(self.ctx.broadcast_object(str(exp.root) if exp else None))
+
+    def _wrap(self, model: nn.Module) -> nn.Module:
+        if not self.ctx.is_distributed:
+            return model
+        device_ids = [self.ctx.device.index] if self.ctx.device.type == "cuda" else None
+        return DistributedDataParallel(
+            model,
+            device_ids=device_ids,
+            find_unused_parameters=bool(self.train_cfg.get("FIND_UNUSED_PARAMETERS", False)),
+        )
+
+    def _amp_enabled(self) -> bool:
+        if not self.train_cfg.get("AMP", False):
+            return False
+        if self.ctx.device.type != "cuda":
+            warnings.warn("TRAIN.AMP is ignored on CPU (mixed precision needs CUDA)", stacklevel=2)
+            self.log.warning("TRAIN.AMP is ignored on CPU")
+            return False
+        return True
+
+    def _summary_writer(self) -> Any:
+        if not self.ctx.is_main:
+            return None
+        from tensorboardX import SummaryWriter
+
+        return SummaryWriter(str(self.exp.runs_dir))
+
+    @property
+    def test_loader(self) -> DataLoader:
+        if self._test_loader is None:
+            batch = self.options.val_batch_size or self.batch_size
+            dataset = build_dataset(self.cfg, "TEST")
+            self._test_loader = build_loader(
+                dataset, self.ctx, batch, False, self.workers, self.seed
+            )
+        return self._test_loader
+
+    # ----- checkpoints -----
+
+    def save_checkpoint(self, epochs_done: int) -> None:
+        """Write ``checkpoints/checkpoint`` (all ranks join: RNG states are gathered)."""
+        rng_states = self.ctx.all_gather_object(capture_rng_state())
+        if self.ctx.is_main:
+            target = self.exp.checkpoint_dir()
+            tmp = new_temp_dir(target)
+            save_model(self.model, tmp)
+            train_param = {
+                "epoch": epochs_done,
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+            }
+            if self.scaler is not None:
+                train_param["scaler"] = self.scaler.state_dict()
+            atomic_torch_save(train_param, tmp / TRAIN_PARAM_FILE)
+            atomic_torch_save(
+                {"world_size": self.ctx.world_size, "ranks": rng_states}, tmp / RANDOM_STATE_FILE
+            )
+            replace_dir(tmp, target)
+            snapshot = self.options.snapshot
+            if snapshot > 0 and epochs_done % snapshot == 0:
+                self.exp.snapshot(epochs_done)
+        self.ctx.barrier()
+
+    def resume(self) -> None:
+        """Restore everything from the latest checkpoint of the experiment directory."""
+        latest = self.exp.latest_checkpoint_dir()
+        load_checkpoint(self.model, latest / f"{type(self.model).__name__}.pth.tar")
+        train_param = read_checkpoint(latest / TRAIN_PARAM_FILE)
+        self.optimizer.load_state_dict(train_param["optimizer"])
+        self.scheduler.load_state_dict(train_param["scheduler"])
+        if self.scaler is not None and "scaler" in train_param:
+            self.scaler.load_state_dict(train_param["scaler"])
+        self.start_epoch = int(train_param["epoch"])
+        rng = read_checkpoint(latest / RANDOM_STATE_FILE)
+        if rng["world_size"] == self.ctx.world_size:
+            restore_rng_state(rng["ranks"][self.ctx.rank])
+        else:
+            self.log.warning(
+                f"Resuming with {self.ctx.world_size} processes instead of {rng['world_size']}: "
+                "RNG states are re-seeded, so the run will not match an uninterrupted one"
+            )
+            seed_everything(self.seed + self.ctx.rank + self.start_epoch)
+        untrained = self.exp.evaluations_dir / UNTRAINED_EVAL_FILE
+        if untrained.is_file():
+            self.untrained = json.loads(untrained.read_text())
+        self.log.info(f"Resumed from {latest} after epoch {self.start_epoch}")
+
+    # ----- loop -----
+
+    def train_one_epoch(self, epoch: int) -> dict[str, float]:
+        """One pass over this rank's share of the training set; mean loss terms over all ranks."""
+        from handmesh.metrics import Evaluator
+
+        self.net.train()
+        reseed_loader(self.train_loader, self.seed, self.ctx.rank, epoch)
+        sums: dict[str, float] = defaultdict(float)
+        steps = 0
+        evaluator, fed = Evaluator(("mpjpe",)), False
+        clip = bool(self.train_cfg.get("GRAD_CLIP_ENABLED", False))
+        clip_cfg = self.train_cfg.get("GRAD_CLIP", {})
+        log_interval = max(1, int(self.train_cfg.get("LOG_INTERVAL", 50)))
+        bar = tqdm(
+            self.train_loader,
+            desc=f"epoch {epoch + 1}/{self.train_cfg['EPOCH']}",
+            disable=not self.ctx.is_main,
+            leave=False,
+            dynamic_ncols=True,
+        )
+        for step, batch in enumerate(bar):
+            batch = to_device(batch, self.ctx.device)
+            with torch.autocast(self.ctx.device.type, enabled=self.amp):
+                preds = self.net(batch)
+                losses = cast(HandModel, self.model).compute_loss(preds, batch)
+            loss = losses["final_loss"]
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"Non-finite loss {loss.item()} at epoch {epoch + 1}")
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+                self.scaler.unscale_(self.optimizer)
+            else:
+                loss.backward()
+            if clip:
+                clip_gradients(
+                    self.model.parameters(),
+                    float(clip_cfg.get("NORM", 0.001)),
+                    float(clip_cfg.get("TYPE", 2)),
+                    str(clip_cfg.get("MODE", "per_tensor")),
+                )
+            if self.scaler is not None:
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                self.optimizer.step()
+            values = {
+                k: float(v.detach())
+                for k, v in losses.items()
+                if torch.is_tensor(v) and v.numel() == 1
+            }
+            for key, value in values.items():
+                sums[key] += value
+            steps += 1
+            if "joints_3d" in preds:
+                evaluator.update({"joints_3d": preds["joints_3d"].detach().float()}, batch)
+                fed = True
+            bar.set_postfix(loss=f"{values['final_loss']:.4f}")
+            global_step = epoch * len(self.train_loader) + step
+            if self.writer is not None and step % log_interval == 0:
+                for key, value in values.items():
+                    self.writer.add_scalar(f"train/{key}", value, global_step)
+        means = self.ctx.all_reduce_mean({k: v / max(steps, 1) for k, v in sums.items()})
+        if all(self.ctx.all_gather_object(fed)):
+            means.update({f"train_{k}": v for k, v in evaluator.compute().items()})
+        return means
+
+    def test(self, epoch: int, split: str) -> dict[str, Any]:
+        """Evaluate on DATASET.TEST; log it and append it to ``evaluations/{split}_eval.txt``."""
+        results = evaluate(self.net, self.test_loader, self.ctx, desc=split)
+        self.last_test = (epoch, results)
+        if self.ctx.is_main:
+            self.exp.append_evaluation(split, epoch, results)
+            for key, value in results.items():
+                self.writer.add_scalar(f"{split}/{key}", value, epoch)
+            self.log.info(f"{split} after epoch {epoch}: " + _format(results))
+        return results
+
+    def fit(self) -> dict[str, Any]:
+        """Train to ``TRAIN.EPOCH`` epochs; returns the final test results (or {})."""
+        self._log_start()
+        if self.options.resume:
+            self.resume()
+        elif self.options.evaluate_untrained:
+            self.untrained = self.test(0, "test")
+            if self.ctx.is_main:
+                self.exp.write_json(UNTRAINED_EVAL_FILE, self.untrained)
+        epochs = int(self.train_cfg["EPOCH"])
+        for epoch in range(self.start_epoch, epochs):
+            means = self.train_one_epoch(epoch)
+            broadcast_buffers(self.model, self.ctx)
+            self.scheduler.step()
+            done = epoch + 1
+            if self.ctx.is_main:
+                lr = self.optimizer.param_groups[0]["lr"]
+                self.exp.append_evaluation("train", done, {**means, "lr": lr})
+                self.writer.add_scalar("train/lr", lr, done)
+                self.log.info(f"epoch {done}/{epochs}: " + _format(means))
+            interval = self.options.eval_interval
+            if interval > 0 and done % interval == 0:
+                self.test(done, "val")
+            self.save_checkpoint(done)
+        return self.finish(epochs)
+
+    def finish(self, epochs: int) -> dict[str, Any]:
+        identical = parameters_identical_across_ranks(self.model, self.ctx)
+        if self.ctx.is_distributed:
+            state = "identical" if identical else "DIFFERENT"
+            message = f"replica check: parameters {state} on all {self.ctx.world_size} ranks"
+            (self.log.info if identical else self.log.error)(message)
+        results: dict[str, Any] = {}
+        if self.options.final_test:
+            if self.last_test is not None and self.last_test[0] == epochs:
+                results = self.last_test[1]
+                if self.ctx.is_main:
+                    self.exp.append_evaluation("test", epochs, results)
+            else:
+                results = self.test(epochs, "test")
+        if self.ctx.is_main:
+            self._write_results(epochs, results)
+            if self.writer is not None:
+                self.writer.close()
+        self.ctx.barrier()
+        return results
+
+    # ----- reporting -----
+
+    def _log_start(self) -> None:
+        if not self.ctx.is_main:
+            return
+        self.log.info(f"command: {self.options.command or ' '.join(sys.argv)}")
+        commit = git_commit()
+        if commit:
+            self.log.info(f"git commit: {commit}")
+        self.log.info(
+            f"experiment {self.exp.root}: {self.ctx.world_size} process(es) on "
+            f"{self.ctx.device.type}, batch {self.batch_size} per process"
+        )
+
+    def _write_results(self, epochs: int, results: dict[str, Any]) -> None:
+        checkpoint = self.exp.checkpoint_dir() / f"{type(self.model).__name__}.pth.tar"
+        if results:
+            summary = {
+                "model_type": type(self.model).__name__,
+                "epoch": epochs,
+                "checkpoint": str(checkpoint),
+                "metrics": results,
+            }
+            if self.untrained is not None:
+                summary["untrained_metrics"] = self.untrained
+            self.exp.write_json("test_eval.json", summary)
+        lines = [f"Results in {self.exp.root}", f"  checkpoint: {checkpoint}"]
+        if self.untrained is not None and "mpjpe" in self.untrained:
+            lines.append(f"  untrained MPJPE: {self.untrained['mpjpe']:.2f} mm")
+        if "mpjpe" in results:
+            lines.append(f"  trained MPJPE:   {results['mpjpe']:.2f} mm (after {epochs} epochs)")
+        if results:
+            lines.append(f"  evaluation: {self.exp.evaluations_dir / 'test_eval.json'}")
+        for line in lines:
+            self.log.info(line)
+
+
+def _format(values: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in sorted(values.items())
+    )
+
+
+def _dump(cfg: Any, path: Path) -> None:
+    from handmesh.config import dump_config
+
+    dump_config(cfg, path)
+
+
+def train_worker(ctx: DistContext, cfg: Any, options: TrainOptions) -> None:
+    """Process entry point for ``handmesh.engine.launch``."""
+    Trainer(cfg, options, ctx).fit()
+
+
+__all__ = ["TrainOptions", "Trainer", "train_worker"]

@@ -1,0 +1,51 @@
+"""``UVD_LOSS`` (OakInk-HMR IntegralPose): lambda * smooth-L1 (or MSE) on visible normalised uvd."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from handmesh.config.errors import ConfigError
+from handmesh.registry import LOSSES, check_keys
+
+LOSS_FUNCTIONS = {"smooth_l1": F.smooth_l1_loss, "mse": F.mse_loss}
+
+
+@LOSSES.register("UVD_LOSS")
+class UVDLoss(nn.Module):
+    """Both ``preds["uvd"]`` and ``batch["target_joints_uvd"]`` (B, J, 3) are multiplied by
+    ``batch["target_joints_vis"]`` (B, J); the loss is the mean over all B*J*3 elements (invisible
+    joints still count in the denominator, as in OakInk-HMR) times ``loss_lambda``.
+
+    ``forward`` returns ``(weighted loss, {"uvd_loss": unweighted loss})``.
+    """
+
+    def __init__(self, function: str = "smooth_l1", loss_lambda: float = 100.0) -> None:
+        super().__init__()
+        if function not in LOSS_FUNCTIONS:
+            raise ConfigError(
+                f"UVD_LOSS FUNCTION {function!r}: expected one of {sorted(LOSS_FUNCTIONS)}"
+            )
+        self.function = function
+        self.loss_lambda = float(loss_lambda)
+
+    def forward(
+        self, preds: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        vis = batch["target_joints_vis"].to(preds["uvd"].dtype).unsqueeze(-1)
+        pred = preds["uvd"] * vis
+        target = batch["target_joints_uvd"].to(pred.dtype) * vis
+        loss = LOSS_FUNCTIONS[self.function](pred, target)
+        return self.loss_lambda * loss, {"uvd_loss": loss.detach()}
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], **extra: Any) -> UVDLoss:
+        check_keys(cfg, ("TYPE", "FUNCTION", "LAMBDA"), where="MODEL.LOSS[UVD_LOSS]")
+        return cls(
+            function=str(cfg.get("FUNCTION", "smooth_l1")),
+            loss_lambda=float(cfg.get("LAMBDA", 100.0)),
+        )

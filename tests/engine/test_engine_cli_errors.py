@@ -1,0 +1,90 @@
+"""Bad input to the CLIs: one line on stderr naming the culprit, exit code 2, nothing created."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from engine_cli_helpers import run_module, tiny_config, write_config
+
+from handmesh.engine.cli import USAGE_ERROR, run_cli
+from train import test_model, train_model
+
+
+@pytest.fixture
+def tiny_cfg_file(tmp_path: Path) -> Path:
+    return write_config(tmp_path / "tiny.yml", tiny_config())
+
+
+def _run(main, argv: list[str], capsys) -> tuple[int, str]:
+    code = run_cli(lambda: main(argv))
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+def _assert_one_line(code: int, err: str, *culprits: str) -> None:
+    assert code == USAGE_ERROR
+    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+    for culprit in culprits:
+        assert culprit in err, err
+
+
+def test_missing_config_file(tmp_path: Path, capsys) -> None:
+    missing = tmp_path / "nope.yml"
+    code, err = _run(train_model.main, ["--cfg", str(missing), "--exp_root", str(tmp_path)], capsys)
+    _assert_one_line(code, err, str(missing))
+
+
+def test_unknown_config_key(tmp_path: Path, capsys) -> None:
+    cfg = tiny_config()
+    cfg["TRAIN"]["LEARNING_RATE"] = 0.1
+    path = write_config(tmp_path / "bad.yml", cfg)
+    code, err = _run(train_model.main, ["--cfg", str(path), "--exp_root", str(tmp_path)], capsys)
+    _assert_one_line(code, err, "TRAIN.LEARNING_RATE")
+
+
+def test_unknown_model_type_lists_registered_models(tmp_path: Path, capsys) -> None:
+    exp_root = tmp_path / "exp"
+    cfg = tiny_config()
+    cfg["MODEL"]["TYPE"] = "IntegralPoze"
+    path = write_config(tmp_path / "bad.yml", cfg)
+    code, err = _run(train_model.main, ["--cfg", str(path), "--exp_root", str(exp_root)], capsys)
+    _assert_one_line(code, err, "'IntegralPoze'", "IntegralPose")
+    assert not exp_root.exists()  # no experiment directory for a run that never started
+
+
+def test_missing_checkpoint(tmp_path: Path, tiny_cfg_file: Path, capsys) -> None:
+    missing = tmp_path / "IntegralPose.pth.tar"
+    args = ["--cfg", str(tiny_cfg_file), "--reload", str(missing), "--exp_root", str(tmp_path)]
+    code, err = _run(test_model.main, args, capsys)
+    _assert_one_line(code, err, str(missing))
+    code, err = _run(train_model.main, args, capsys)
+    _assert_one_line(code, err, str(missing))
+
+
+def test_checkpoint_of_another_model(tmp_path: Path, tiny_cfg_file: Path, capsys) -> None:
+    other = tmp_path / "RegressFlow3D.pth.tar"
+    torch.save(
+        {"preact.conv1.weight": torch.zeros(64, 3, 7, 7), "flow3d.loc": torch.zeros(3)}, other
+    )
+    exp_root = tmp_path / "exp"
+    args = ["--cfg", str(tiny_cfg_file), "--reload", str(other), "--exp_root", str(exp_root)]
+    code, err = _run(test_model.main, args, capsys)
+    _assert_one_line(
+        code, err, str(other), "IntegralPose", "preact.conv1.weight", "different model"
+    )
+    assert not exp_root.exists()
+
+
+def test_resume_without_checkpoint(tmp_path: Path, capsys) -> None:
+    code, err = _run(train_model.main, ["--resume", str(tmp_path / "exp" / "run_x")], capsys)
+    _assert_one_line(code, err, "run_x")
+
+
+@pytest.mark.slow
+def test_python_m_exit_code(tmp_path: Path) -> None:
+    result = run_module("train.train_model", "--cfg", str(tmp_path / "missing.yml"))
+    assert result.returncode == USAGE_ERROR
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(tmp_path / "missing.yml") in lines[0], result.stderr

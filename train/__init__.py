@@ -1,0 +1,1 @@
+"""Command-line entry points: ``python -m train.train_model`` and ``python -m train.test_model``."""
