@@ -1,7 +1,23 @@
-"""handmesh: 3D hand pose and hand mesh recovery from single RGB images."""
+"""handmesh: 3D hand pose and hand mesh recovery from single RGB images.
 
+``import handmesh`` registers every dataset, backbone, head, model, loss and metric in the
+registries below (and does nothing else: no file is read until a part is built).
+"""
+
+from handmesh import backbones, data, heads, losses, metrics, models  # noqa: F401  (registration)
+from handmesh.api import load_model
 from handmesh.registry import BACKBONES, DATASETS, HEADS, LOSSES, METRICS, MODELS, build
 
 __version__ = "0.1.0"
 
-__all__ = ["BACKBONES", "DATASETS", "HEADS", "LOSSES", "METRICS", "MODELS", "__version__", "build"]
+__all__ = [
+    "BACKBONES",
+    "DATASETS",
+    "HEADS",
+    "LOSSES",
+    "METRICS",
+    "MODELS",
+    "__version__",
+    "build",
+    "load_model",
+]
