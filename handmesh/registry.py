@@ -91,6 +91,11 @@ class Registry:
 
     def get(self, name: str) -> type:
         """The class registered as ``name``; an unknown name lists the registered ones."""
+        if not isinstance(name, str):
+            raise ConfigKeyError(
+                f"{self.name}: a TYPE must be a registered name (a string), got {name!r}. "
+                f"Registered: {', '.join(self.names()) or '(none)'}."
+            )
         try:
             return self._entries[name]
         except KeyError:
@@ -101,10 +106,11 @@ class Registry:
             ) from None
 
     def names(self) -> list[str]:
+        """The registered names, sorted."""
         return sorted(self._entries)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return isinstance(name, str) and name in self._entries
 
     def __iter__(self) -> Iterator[str]:
         return iter(sorted(self._entries))
@@ -132,6 +138,11 @@ def build(cfg_node: Mapping[str, Any], registry: Registry, **extra: Any) -> Any:
         registry: where to look the TYPE up.
         **extra: passed through to ``from_config`` (e.g. ``data_preset=cfg.DATA_PRESET``).
     """
+    if not isinstance(cfg_node, Mapping):
+        raise TypeError(
+            f"Cannot build from {registry.name}: expected a config node with a TYPE key, got "
+            f"{cfg_node!r}"
+        )
     if "TYPE" not in cfg_node:
         raise ConfigKeyError(
             f"Cannot build from {registry.name}: the config node has no TYPE key "

@@ -11,7 +11,8 @@ def add_opts_argument(parser: argparse.ArgumentParser) -> None:
     """Add ``--opts KEY VALUE [KEY VALUE ...]``; pass ``args.opts`` to ``load_config(path, opts)``.
 
     The pairs may be followed by other options (``nargs="*"``); values are read as Python
-    literals when they are ones, e.g. ``--opts TRAIN.BATCH_SIZE 8 DATA_PRESET.IMAGE_SIZE [128,128]``.
+    literals when they are ones, e.g.
+    ``--opts TRAIN.BATCH_SIZE 8 DATA_PRESET.IMAGE_SIZE [128,128]``.
     """
     parser.add_argument(
         "--opts",

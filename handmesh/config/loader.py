@@ -46,7 +46,8 @@ def load_config(path: str | os.PathLike[str], opts: Sequence[Any] | None = None)
 def config_from_dict(
     data: Mapping[str, Any], opts: Sequence[Any] | None = None, source: str = "<dict>"
 ) -> CfgNode:
-    """Like ``load_config`` for already parsed data (nested dicts); ``source`` names it in errors."""
+    """Like ``load_config`` for already parsed data (nested dicts); ``source`` names it in
+    errors."""
     cfg = get_default_config()
     merge_mapping(cfg, data, "", source)
     if opts:

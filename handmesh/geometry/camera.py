@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 UVD_DEPTH_RANGE = 0.4
-"""Metres of depth mapped to d in [0, 1] by :func:`xyz_to_uvd` (OakInk ``CONST.UVD_DEPTH_RANGE``)."""
+"""Metres of depth mapped to d in [0, 1] by :func:`xyz_to_uvd` (OakInk ``UVD_DEPTH_RANGE``)."""
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 ImageSize = Union[Sequence[float], np.ndarray, torch.Tensor]
@@ -81,7 +81,7 @@ def project_points(points: ArrayT, intr: Any, eps: float = 0.0) -> ArrayT:
 
 
 def pixel_to_camera(uv: ArrayT, depth: Any, intr: Any) -> ArrayT:
-    """Back-projection: (..., N, 2) pixels and (..., N) depths z (metres) -> (..., N, 3) camera points.
+    """Back-projection: (..., N, 2) pixels, (..., N) depths z (m) -> (..., N, 3) camera points (m).
 
     ``depth`` is the camera z coordinate, not the distance along the ray. The point is
     ``z * K^-1 [u, v, 1]``, so it inverts :func:`project_points` (with ``eps = 0``) exactly.

@@ -42,6 +42,13 @@ def _pair(pred: Any, gt: Any, func: str) -> tuple[torch.Tensor, torch.Tensor]:
             f"{func}: pred and gt need the same number of points, got {tuple(pred_t.shape)} and "
             f"{tuple(gt_t.shape)}"
         )
+    try:
+        torch.broadcast_shapes(pred_t.shape[:-2], gt_t.shape[:-2])
+    except RuntimeError:
+        raise ValueError(
+            f"{func}: the batch dims of pred {tuple(pred_t.shape)} and gt {tuple(gt_t.shape)} "
+            "must match (or broadcast)"
+        ) from None
     return pred_t, gt_t
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "KinematicTree",
     "ManoOutput",
     "canonical_joints",
+    "check_input",
     "forward_kinematics",
     "mano_skinning",
 ]
@@ -154,6 +155,30 @@ def canonical_joints(native_joints: torch.Tensor, verts: torch.Tensor, side: str
     return with_tips[:, list(MANO_TIPS_TO_CANONICAL)]
 
 
+def check_input(
+    where: str, name: str, tensor: object, shape: tuple[int, ...] | None, like: torch.Tensor
+) -> None:
+    """Raise a clear error unless ``tensor`` is a tensor of ``shape`` with ``like``'s device/dtype.
+
+    ``where`` names the caller in the message (e.g. ``"MANO.forward"``); ``shape=None`` skips the
+    shape check.
+    """
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"{where}: {name} must be a torch.Tensor, got {type(tensor).__name__}")
+    if shape is not None and tuple(tensor.shape) != shape:
+        raise ValueError(f"{where}: {name} must have shape {shape}, got {tuple(tensor.shape)}")
+    if tensor.device != like.device:
+        raise ValueError(
+            f"{where}: {name} is on {tensor.device} but the layer is on {like.device}; "
+            "move one of them (layer.to(device))"
+        )
+    if tensor.dtype != like.dtype:
+        raise TypeError(
+            f"{where}: {name} is {tensor.dtype} but the layer is {like.dtype}; "
+            "convert the input or the layer (layer.double() / layer.float())"
+        )
+
+
 class ManoOutput(NamedTuple):
     """Output of ``MANO.forward``.
 
@@ -259,24 +284,6 @@ class MANO(nn.Module):
         """Length of the pose vector ``forward`` expects (48, or 3 + num_pca_comps with PCA)."""
         return 3 + self.num_pca_comps
 
-    def _check_input(self, name: str, tensor: torch.Tensor, batch: int, width: int) -> None:
-        if not isinstance(tensor, torch.Tensor):
-            raise TypeError(f"MANO.forward: {name} must be a torch.Tensor, got {type(tensor)}")
-        if tensor.shape != (batch, width):
-            raise ValueError(
-                f"MANO.forward: {name} must have shape ({batch}, {width}), got {tuple(tensor.shape)}"
-            )
-        if tensor.device != self.v_template.device:
-            raise ValueError(
-                f"MANO.forward: {name} is on {tensor.device} but the layer is on "
-                f"{self.v_template.device}; move one of them (layer.to(device))"
-            )
-        if tensor.dtype != self.v_template.dtype:
-            raise TypeError(
-                f"MANO.forward: {name} is {tensor.dtype} but the layer is {self.v_template.dtype}; "
-                "convert the input or the layer (layer.double() / layer.float())"
-            )
-
     def full_pose(self, pose: torch.Tensor) -> torch.Tensor:
         """(B, 48) axis-angle applied by the layer: PCA decoded, hands_mean added if not flat."""
         hand = pose[:, 3:]
@@ -302,12 +309,13 @@ class MANO(nn.Module):
             ManoOutput(verts, joints, transforms, full_pose); see its docstring.
         """
         batch = pose.shape[0] if isinstance(pose, torch.Tensor) and pose.dim() > 0 else -1
-        self._check_input("pose", pose, batch, self.pose_dim)
+        check_input("MANO.forward", "pose", pose, (batch, self.pose_dim), self.v_template)
         if betas is None:
             betas = pose.new_zeros(batch, self.shapedirs.shape[-1])
-        self._check_input("betas", betas, batch, self.shapedirs.shape[-1])
+        num_betas = self.shapedirs.shape[-1]
+        check_input("MANO.forward", "betas", betas, (batch, num_betas), self.v_template)
         if transl is not None:
-            self._check_input("transl", transl, batch, 3)
+            check_input("MANO.forward", "transl", transl, (batch, 3), self.v_template)
 
         full_pose = self.full_pose(pose)
         rotmats = roma.rotvec_to_rotmat(full_pose.view(batch, NUM_MANO_JOINTS, 3))

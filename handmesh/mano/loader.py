@@ -112,13 +112,20 @@ def resolve_mano_path(path: PathLike | None, side: str) -> Path:
     ``path`` may be the .pkl file itself, the folder holding ``MANO_RIGHT.pkl``/``MANO_LEFT.pkl``,
     or the ``mano_v1_2`` folder (with a ``models/`` subfolder). ``None`` means the
     ``HANDMESH_MANO_ROOT`` environment variable, else ``assets/mano_v1_2/models`` (CWD-relative).
-    The returned path may not exist.
+    The returned path may not exist. A file named for the other side (``MANO_LEFT.pkl`` for
+    ``side="right"`` and vice versa) is refused: it would silently give the wrong hand.
     """
     filename = MANO_FILENAMES[_check_side(side)]
     if path is None:
         path = os.environ.get(MANO_ROOT_ENV) or DEFAULT_MANO_ROOT
     candidate = Path(path).expanduser()
     if candidate.suffix == ".pkl" or candidate.is_file():
+        other_sides = {name for other, name in MANO_FILENAMES.items() if other != side}
+        if candidate.name in other_sides:
+            raise ValueError(
+                f"MANO file {candidate} is not the {side} hand's model: pass {filename} (or the "
+                "folder holding it) for side={side!r}"
+            )
         return candidate
     for folder in (candidate, candidate / "models"):
         if (folder / filename).is_file():

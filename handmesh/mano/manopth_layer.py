@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from handmesh.mano.constants import NUM_MANO_JOINTS
-from handmesh.mano.layer import KinematicTree, canonical_joints, mano_skinning
+from handmesh.mano.constants import NUM_JOINTS, NUM_MANO_JOINTS
+from handmesh.mano.layer import KinematicTree, canonical_joints, check_input, mano_skinning
 from handmesh.mano.loader import load_mano_model
 
 __all__ = ["ManoLayer", "project_to_rotation", "rot6d_to_rotmat"]
@@ -116,6 +116,8 @@ class ManoLayer(nn.Module):
             )
         if use_pca and not 1 <= ncomps <= 45:
             raise ValueError(f"ncomps must be in 1..45 with use_pca, got {ncomps}")
+        if center_idx is not None and not 0 <= center_idx < NUM_JOINTS:
+            raise ValueError(f"center_idx must be a joint index 0..20 or None, got {center_idx}")
         self.center_idx = center_idx
         self.robust_rot = robust_rot
         self.rot = 3 if root_rot_mode == "axisang" else 6
@@ -176,6 +178,7 @@ class ManoLayer(nn.Module):
 
     def _local_rotations(self, th_pose_coeffs: torch.Tensor) -> torch.Tensor:
         """(B, 16, 3, 3) joint rotations from the pose input, following manopth's modes."""
+        check_input("ManoLayer", "th_pose_coeffs", th_pose_coeffs, None, self.th_v_template)
         batch = th_pose_coeffs.shape[0]
         if not (self.use_pca or self.joint_rot_mode == "axisang"):
             if th_pose_coeffs.dim() != 4 or th_pose_coeffs.shape[1:] != (NUM_MANO_JOINTS, 3, 3):
@@ -227,6 +230,14 @@ class ManoLayer(nn.Module):
         """
         rotmats = self._local_rotations(th_pose_coeffs)
         batch = rotmats.shape[0]
+        num_betas = self.th_shapedirs.shape[-1]
+        if th_betas is not None and th_betas.numel() != 1:
+            check_input("ManoLayer", "th_betas", th_betas, (batch, num_betas), self.th_v_template)
+        if th_trans is not None and th_trans.numel() != 1 and th_trans.shape != (batch, 3):
+            raise ValueError(
+                f"ManoLayer: th_trans must have shape ({batch}, 3) metres, got "
+                f"{tuple(th_trans.shape)}"
+            )
         if th_betas is None or th_betas.numel() == 1:
             v_shaped = self.th_v_template + torch.einsum(
                 "vdk,bk->bvd", self.th_shapedirs, self.th_betas

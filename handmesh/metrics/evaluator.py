@@ -71,7 +71,8 @@ class Evaluator:
 
     def update(self, preds: Mapping[str, Any], batch: Mapping[str, Any]) -> None:
         """Record one batch. ``preds``/``batch`` hold the keys the metrics read (metres) and
-        ``batch["sample_idx"]`` (B,) ints. Inputs may live on any device; records are CPU float64."""
+        ``batch["sample_idx"]`` (B,) ints. Inputs may live on any device; records are CPU
+        float64."""
         sample_idx = _sample_indices(batch)
         batch_records: dict[str, np.ndarray] = {}
         for metric in self.metrics:  # all metrics first: a failing one leaves the state unchanged

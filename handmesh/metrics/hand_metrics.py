@@ -150,6 +150,11 @@ class FScore(Metric):
     name = "f_score"
 
     def __init__(self, thresholds: Sequence[float] = DEFAULT_FSCORE_THRESHOLDS) -> None:
+        if not isinstance(thresholds, Sequence) or isinstance(thresholds, str):
+            raise TypeError(
+                f"f_score: thresholds must be a list of metres, e.g. [0.005, 0.015], got "
+                f"{thresholds!r}"
+            )
         if len(thresholds) == 0 or any(t <= 0 for t in thresholds):
             raise ValueError(f"f_score: thresholds (metres) must be positive, got {thresholds}")
         self.thresholds = tuple(float(t) for t in thresholds)

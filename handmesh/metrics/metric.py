@@ -20,7 +20,8 @@ __all__ = ["Metric", "fetch_points"]
 
 
 class Metric:
-    """Base class. Subclasses set ``name`` (the METRICS registry name) and implement both methods."""
+    """Base class: subclasses set ``name`` (their METRICS registry name) and implement both
+    methods."""
 
     name: ClassVar[str] = ""
 

@@ -126,6 +126,12 @@ def _check_inputs(
         raise ValueError(f"rasterize: verts must be a (B, V, 3) tensor, got {shape}")
     if not verts.is_floating_point():
         raise TypeError(f"rasterize: verts must be floating point, got {verts.dtype}")
+    for name, value in (("faces", faces), ("intr", intr)):
+        if not isinstance(value, Tensor):
+            raise TypeError(
+                f"rasterize: {name} must be a torch.Tensor, got {type(value).__name__} "
+                f"(use torch.as_tensor)"
+            )
     if faces.dim() != 2 or faces.shape[1] != 3:
         raise ValueError(f"rasterize: faces must have shape (F, 3), got {tuple(faces.shape)}")
     if faces.is_floating_point() or faces.dtype == torch.bool:

@@ -85,3 +85,14 @@ def test_check_keys_reports_missing_required_key() -> None:
 def test_closest_is_case_insensitive_and_returns_none_when_far() -> None:
     assert closest("resnet50", ["ResNet50", "HRNet"]) == "ResNet50"
     assert closest("zzzz", ["ResNet50", "HRNet"]) is None
+
+
+def test_build_from_a_non_node_or_a_non_string_type_is_named() -> None:
+    reg = _toy_registry()
+    with pytest.raises(TypeError, match="expected a config node with a TYPE key, got 'lixel'"):
+        build("lixel", reg)  # type: ignore[arg-type]
+    with pytest.raises(
+        ConfigKeyError, match=r"TOYS: a TYPE must be a registered name .*\['lixel'\]"
+    ):
+        build({"TYPE": ["lixel"]}, reg)
+    assert ["lixel"] not in reg  # an unhashable name is simply not registered

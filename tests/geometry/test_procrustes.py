@@ -106,6 +106,10 @@ def test_freihand_alignment_matches_scipy_orthogonal_procrustes() -> None:
 def test_alignment_errors_are_clear() -> None:
     with pytest.raises(ValueError, match="same number of points"):
         procrustes_align(torch.zeros(5, 3), torch.zeros(6, 3))
+    with pytest.raises(ValueError, match=r"batch dims of pred \(2, 5, 3\) and gt \(3, 5, 3\)"):
+        procrustes_align(torch.zeros(2, 5, 3), torch.zeros(3, 5, 3))
+    with pytest.raises(ValueError, match="batch dims"):
+        umeyama_align(torch.zeros(2, 5, 3), torch.zeros(3, 5, 3))
     with pytest.raises(ValueError, match=r"gt must have shape \(\.\.\., N, 3\)"):
         umeyama_align(torch.zeros(5, 3), torch.zeros(5, 2))
     with pytest.raises(TypeError, match="torch.Tensor or numpy array"):

@@ -268,3 +268,12 @@ def test_chumpy_expression_without_array_is_named(tmp_path: Path, monkeypatch) -
     assert "chumpy.ch_ops" not in sys.modules
     with pytest.raises(UnsafePickleError, match=r"chumpy\.ch_ops\.add holds no stored array"):
         safe_load_pickle(io.BytesIO(payload))
+
+
+def test_file_of_the_other_side_is_refused(tmp_path: Path) -> None:
+    write_chumpy_pickle(tmp_path / "MANO_RIGHT.pkl", random_mano_dict(seed=5))
+    with pytest.raises(ValueError, match=r"MANO_RIGHT\.pkl is not the left hand's model"):
+        load_mano_model(tmp_path / "MANO_RIGHT.pkl", side="left")
+    with pytest.raises(ValueError, match=r"pass MANO_RIGHT\.pkl"):
+        load_mano_model(tmp_path / "MANO_LEFT.pkl", side="right")  # refused even when missing
+    assert load_mano_model(tmp_path / "MANO_RIGHT.pkl", side="right").side == "right"

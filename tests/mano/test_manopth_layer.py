@@ -236,3 +236,21 @@ def test_missing_mano_root_and_bad_inputs(mano_root, tmp_path):
         ManoLayer(mano_root=mano_root, root_rot_mode="quat")
     with pytest.raises(ValueError, match=r"th_pose_coeffs must have shape \(B, 9\)"):
         ManoLayer(mano_root=mano_root)(torch.zeros(2, 8))
+
+
+def test_bad_settings_and_inputs_are_named(mano_root):
+    with pytest.raises(ValueError, match="center_idx must be a joint index 0..20"):
+        ManoLayer(mano_root=mano_root, center_idx=21)
+    layer = ManoLayer(mano_root=mano_root)  # PCA, 6 components: (B, 9) pose
+    pose = torch.zeros(2, 9)
+    with pytest.raises(TypeError, match="th_pose_coeffs must be a torch.Tensor, got list"):
+        layer([[0.0] * 9] * 2)
+    with pytest.raises(TypeError, match=r"th_pose_coeffs is torch.float64.*layer.double"):
+        layer(pose.double())
+    with pytest.raises(ValueError, match=r"th_betas must have shape \(2, 10\), got \(2, 4\)"):
+        layer(pose, torch.ones(2, 4))
+    with pytest.raises(ValueError, match=r"th_trans must have shape \(2, 3\) metres"):
+        layer(pose, None, torch.ones(2, 4))
+    # manopth's single-element defaults still mean "mean shape" and "no translation"
+    verts, _ = layer(pose, torch.zeros(1), torch.zeros(1))
+    assert verts.shape == (2, 778, 3)

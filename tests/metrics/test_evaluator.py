@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -226,3 +227,36 @@ def test_float32_inputs_requiring_grad_are_accepted() -> None:
     evaluator = Evaluator(ALL_METRICS)
     evaluator.update(preds, batch)
     assert all(math.isfinite(v) for v in evaluator.compute().values())
+
+
+def test_f_score_thresholds_must_be_a_list() -> None:
+    with pytest.raises(TypeError, match=r"thresholds must be a list of metres.*got 0\.005"):
+        FScore(thresholds=0.005)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="thresholds must be a list of metres"):
+        Evaluator.from_config([{"TYPE": "f_score", "THRESHOLDS": 0.005}])
+
+
+def test_gathered_ranks_skip_empty_ones_and_name_the_disagreeing_rank(monkeypatch) -> None:
+    """Three fake ranks: rank 0 recorded nothing, ranks 1 and 2 are concatenated in order."""
+    from handmesh.metrics import distributed
+
+    idx_1, idx_2 = np.array([3, 1]), np.array([2])
+    per_rank = [
+        (np.zeros(0, np.int64), {}),
+        (idx_1, {"m/error": np.array([0.3, 0.1])}),
+        (idx_2, {"m/error": np.array([0.2])}),
+    ]
+
+    def fake_all_gather(out: list, _local: object) -> None:
+        out[:] = per_rank
+
+    monkeypatch.setattr(distributed.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(distributed.dist, "get_world_size", lambda: 3)
+    monkeypatch.setattr(distributed.dist, "all_gather_object", fake_all_gather)
+    all_idx, records = distributed.gather_records(np.zeros(0, np.int64), {})
+    np.testing.assert_array_equal(all_idx, [3, 1, 2])
+    np.testing.assert_array_equal(records["m/error"], [0.3, 0.1, 0.2])
+
+    per_rank[2] = (idx_2, {"other/error": np.array([0.2])})
+    with pytest.raises(RuntimeError, match=r"rank 1 has \['m/error'\], rank 2 has"):
+        distributed.gather_records(np.zeros(0, np.int64), {})

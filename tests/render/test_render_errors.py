@@ -21,6 +21,8 @@ INTR = torch.tensor([[50.0, 0.0, 4.0], [0.0, 50.0, 4.0], [0.0, 0.0, 1.0]])
         ((VERTS, FACES[0], INTR, (8, 8)), r"faces must have shape \(F, 3\), got \(3,\)"),
         ((VERTS, FACES + 1, INTR, (8, 8)), r"faces index vertices in \[1, 3\] but verts has 3"),
         ((VERTS, FACES, INTR[:2], (8, 8)), r"intr must have shape \(B=1, 3, 3\) or \(3, 3\)"),
+        ((VERTS, FACES.tolist(), INTR, (8, 8)), "faces must be a torch.Tensor, got list"),
+        ((VERTS, FACES, INTR.numpy(), (8, 8)), "intr must be a torch.Tensor, got ndarray"),
         ((VERTS, FACES, INTR, (8, 0)), r"image_size must be \(H, W\) positive ints"),
         ((VERTS, FACES, INTR, (8,)), r"image_size must be \(H, W\)"),
     ],
