@@ -30,6 +30,7 @@ from handmesh.backbones.construct import construct_with_overrides
 from handmesh.backbones.frozen_bn import init_conv_bn_
 from handmesh.backbones.pretrained import PretrainedSpec, WeightsFile, load_pretrained
 from handmesh.backbones.resnet import BasicBlock, Bottleneck
+from handmesh.config.errors import ConfigError
 from handmesh.registry import BACKBONES, check_keys
 
 __all__ = ["HRNET_WIDTHS", "HRNet", "HighResolutionModule"]
@@ -176,7 +177,7 @@ class HRNet(nn.Module):
     ) -> None:
         super().__init__()
         if width not in HRNET_WIDTHS:
-            raise ValueError(f"HRNet width must be one of {HRNET_WIDTHS}, got {width!r}.")
+            raise ConfigError(f"HRNet width must be one of {HRNET_WIDTHS}, got {width!r}.")
         self.width = width
         self.with_fused = with_fused
         self.with_classifier = with_classifier
@@ -239,7 +240,7 @@ class HRNet(nn.Module):
         check_keys(cfg, accepted, where, required=("WIDTH",) if kind == "HRNet" else ())
         width = int(cfg["WIDTH"]) if kind == "HRNet" else int(str(kind).removeprefix("hrnet_w"))
         if "WIDTH" in cfg and int(cfg["WIDTH"]) != width:
-            raise ValueError(f"{where}.WIDTH {cfg['WIDTH']} contradicts TYPE {kind!r}.")
+            raise ConfigError(f"{where}.WIDTH {cfg['WIDTH']} contradicts TYPE {kind!r}.")
         kwargs = {
             "width": width,
             "with_fused": bool(cfg.get("WITH_FUSED", False)),

@@ -25,8 +25,11 @@ from typing import Union
 import torch
 from torch import nn
 
+from handmesh.config.errors import ConfigError
+
 __all__ = [
     "PretrainedSpec",
+    "PretrainedWeightsError",
     "WeightsFile",
     "hub_checkpoint_dir",
     "load_pretrained",
@@ -41,6 +44,10 @@ PretrainedSpec = Union[bool, str, os.PathLike, None]
 
 _FALSE_WORDS = {"", "false", "none", "null", "no", "0"}
 _TRUE_WORDS = {"true", "yes", "1"}
+
+
+class PretrainedWeightsError(RuntimeError):
+    """Pretrained weights cannot be fetched or do not fit the backbone (the message says which)."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,7 @@ def read_state_dict(path: str | os.PathLike) -> Mapping[str, torch.Tensor]:
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: the file does not hold a plain state dict.
+        ConfigError: the file does not hold a plain state dict (a ValueError).
     """
     path = Path(path).expanduser()
     if not path.is_file():
@@ -86,18 +93,18 @@ def read_state_dict(path: str | os.PathLike) -> Mapping[str, torch.Tensor]:
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # unpickling errors come in many types
-        raise ValueError(
+        raise ConfigError(
             f"Cannot read pretrained weights {str(path)!r} with torch.load(weights_only=True): "
             f"{error}"
         ) from error
     if not isinstance(loaded, Mapping):
-        raise ValueError(
+        raise ConfigError(
             f"Pretrained weights {str(path)!r} hold a {type(loaded).__name__}, expected a state "
             "dict (parameter name -> tensor)."
         )
     for key, value in loaded.items():
         if not isinstance(value, torch.Tensor):
-            raise ValueError(
+            raise ConfigError(
                 f"Pretrained weights {str(path)!r}: entry {key!r} is a {type(value).__name__}, "
                 "expected a tensor. A training checkpoint must be unpacked first (pass the file "
                 "holding only its model state dict)."
@@ -129,7 +136,7 @@ def _resolve_from_hub(candidates: Sequence[WeightsFile], cache_dir: Path) -> Pat
             target.url, model_dir=str(cache_dir), map_location="cpu", weights_only=True
         )
     except Exception as error:  # URLError, HTTPError, OSError, ... all mean "not available"
-        raise RuntimeError(
+        raise PretrainedWeightsError(
             f"PRETRAINED: true: none of [{names}] is in the torch hub cache {str(cache_dir)!r} and "
             f"downloading {target.url} failed ({type(error).__name__}: {error}). Download that "
             f"URL by hand into {str(cache_dir / target.filename)!r}, or set PRETRAINED to the path "
@@ -154,7 +161,7 @@ def resolve_pretrained(
         return None
     if _is_hub_request(spec):
         if not candidates:
-            raise ValueError(
+            raise ConfigError(
                 "PRETRAINED: true is not available for this backbone (no published weights are "
                 "known); set PRETRAINED to a local file path or to false."
             )
@@ -183,11 +190,13 @@ def load_state_dict_strict(
     try:
         result = module.load_state_dict(state_dict, strict=False)  # copies; keeps _metadata
     except RuntimeError as error:  # shape mismatches
-        raise RuntimeError(f"Cannot load {source} into {type(module).__name__}: {error}") from error
+        raise PretrainedWeightsError(
+            f"Cannot load {source} into {type(module).__name__}: {error}"
+        ) from error
     counters = [k for k in result.missing_keys if k.endswith("num_batches_tracked")]
     missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
     if missing or result.unexpected_keys:
-        raise RuntimeError(
+        raise PretrainedWeightsError(
             f"Cannot load {source} into {type(module).__name__} strictly: "
             f"{len(missing)} missing keys {_shorten(missing)}, "
             f"{len(result.unexpected_keys)} unexpected keys {_shorten(result.unexpected_keys)}."

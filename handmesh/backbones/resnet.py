@@ -28,6 +28,7 @@ from torch import nn
 from handmesh.backbones.construct import construct_with_overrides
 from handmesh.backbones.frozen_bn import FrozenBatchNorm2d, init_conv_bn_
 from handmesh.backbones.pretrained import PretrainedSpec, WeightsFile, load_pretrained
+from handmesh.config.errors import ConfigError
 from handmesh.registry import BACKBONES, check_keys
 
 __all__ = [
@@ -53,7 +54,7 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 
 def _check_activation(activation: str) -> str:
     if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}.")
+        raise ConfigError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}.")
     return activation
 
 
@@ -191,9 +192,11 @@ class ResNet(nn.Module):
     ) -> None:
         super().__init__()
         if depth not in ARCHITECTURES:
-            raise ValueError(f"ResNet depth must be one of {sorted(ARCHITECTURES)}, got {depth!r}.")
+            raise ConfigError(
+                f"ResNet depth must be one of {sorted(ARCHITECTURES)}, got {depth!r}."
+            )
         if frozen_bn not in FROZEN_BN_MODES:
-            raise ValueError(
+            raise ConfigError(
                 f"ResNet frozen_bn must be one of {FROZEN_BN_MODES}, got {frozen_bn!r}."
             )
         block, layers = ARCHITECTURES[depth]
@@ -245,7 +248,7 @@ class ResNet(nn.Module):
         else:
             depth = int(str(kind).removeprefix("resnet"))
             if "DEPTH" in cfg and int(cfg["DEPTH"]) != depth:
-                raise ValueError(f"{where}.DEPTH {cfg['DEPTH']} contradicts TYPE {kind!r}.")
+                raise ConfigError(f"{where}.DEPTH {cfg['DEPTH']} contradicts TYPE {kind!r}.")
         frozen_bn = "oakink" if cfg.get("FREEZE_BATCHNORM", False) else "none"
         frozen_bn = str(cfg.get("FROZEN_BN", frozen_bn)).lower()
         kwargs: dict[str, Any] = {

@@ -14,6 +14,19 @@ import torch
 OLD_DIR_SUFFIX = ".old"
 
 
+def _process_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# tempfile creates private files (0o600) and directories (0o700); what we publish gets the modes a
+# plain open() / mkdir() would give, so others sharing the experiment directory can read it
+_UMASK = _process_umask()
+_FILE_MODE = 0o666 & ~_UMASK
+_DIR_MODE = 0o777 & ~_UMASK
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)`` on a temp file in the same directory, then rename it to ``path``."""
     path = Path(path)
@@ -22,6 +35,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -52,7 +66,9 @@ def new_temp_dir(next_to: str | os.PathLike) -> Path:
     """An empty temp directory beside ``next_to`` (same file system, so renames are atomic)."""
     next_to = Path(next_to)
     next_to.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{next_to.name}.", suffix=".tmp", dir=next_to.parent))
+    tmp = tempfile.mkdtemp(prefix=f".{next_to.name}.", suffix=".tmp", dir=next_to.parent)
+    os.chmod(tmp, _DIR_MODE)
+    return Path(tmp)
 
 
 def replace_dir(src: str | os.PathLike, dst: str | os.PathLike) -> None:
@@ -77,7 +93,11 @@ def recover_dir(dst: str | os.PathLike) -> Path:
     dst = Path(dst)
     old = dst.with_name(dst.name + OLD_DIR_SUFFIX)
     if not dst.exists() and old.exists():
-        os.replace(old, dst)
+        try:
+            os.replace(old, dst)
+        except FileNotFoundError:  # another process (e.g. a torchrun rank) recovered it first
+            if not dst.exists():
+                raise
     return dst
 
 

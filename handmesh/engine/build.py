@@ -102,6 +102,21 @@ def per_process_batch(total: int, world_size: int, what: str = "TRAIN.BATCH_SIZE
     return total // world_size
 
 
+def train_batches_per_process(num_samples: int, batch_size: int, world_size: int) -> int:
+    """Full training batches per process and epoch; an error when there are none.
+
+    The sampler gives every process ``ceil(num_samples / world_size)`` samples and the incomplete
+    last batch is dropped, so a training set smaller than one per-process batch trains nothing.
+    """
+    batches = -(-num_samples // world_size) // batch_size
+    if batches == 0:
+        raise HandmeshError(
+            f"DATASET.TRAIN has {num_samples} samples: fewer than one batch of {batch_size} per "
+            f"process ({world_size} process(es)); lower TRAIN.BATCH_SIZE or use more samples"
+        )
+    return batches
+
+
 def to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
     """Tensors of ``batch`` moved to ``device``; other values kept."""
     non_blocking = device.type == "cuda"

@@ -55,9 +55,10 @@ def launch_settings(args: argparse.Namespace) -> LaunchSettings:
 
 def user_error_types() -> tuple[type[BaseException], ...]:
     """The library's own error types: their messages are shown without a traceback."""
+    from handmesh.backbones.pretrained import PretrainedWeightsError
     from handmesh.config import ConfigError
 
-    return (HandmeshError, ConfigKeyError, ConfigError, FileNotFoundError)
+    return (HandmeshError, ConfigKeyError, ConfigError, PretrainedWeightsError, FileNotFoundError)
 
 
 def run_cli(main: Callable[[], None]) -> int:

@@ -53,10 +53,19 @@ class DistContext:
         return box[0]
 
     def all_reduce_mean(self, values: dict[str, float]) -> dict[str, float]:
-        """Average a dict of floats over ranks (same keys on every rank)."""
-        if not self.is_distributed or not values:
+        """Average a dict of floats over ranks; ranks with different keys fail together (a
+        mismatched all_reduce would hang or mix values)."""
+        if not self.is_distributed:
             return dict(values)
         keys = sorted(values)
+        every_rank = self.all_gather_object(keys)
+        if any(other != keys for other in every_rank):
+            raise RuntimeError(
+                "all_reduce_mean: the ranks report different keys: "
+                + "; ".join(f"rank {rank} {other}" for rank, other in enumerate(every_rank))
+            )
+        if not keys:
+            return {}
         tensor = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64)
         tensor = tensor.to(self.device)
         dist.all_reduce(tensor)

@@ -9,7 +9,8 @@
 - with ``gpu_ids`` (``--gpu_id 0,1``) it sets ``CUDA_VISIBLE_DEVICES`` and spawns one process per
   listed GPU (backend nccl), device ``cuda:local_rank``; with CUDA but no ``gpu_ids``, ``nproc``
   processes on GPUs 0..nproc-1;
-- on CPU (no CUDA or ``device="cpu"``) it spawns ``nproc`` processes (backend gloo);
+- on CPU (no CUDA or ``device="cpu"``) it spawns ``nproc`` processes (backend gloo); ``gpu_ids``
+  without CUDA is an error unless ``device="cpu"`` says CPU is meant;
 - one process in total runs ``worker`` in the calling process, with no process group.
 
 ``--nodes/--node_rank`` give ``world_size = procs_per_node * nodes`` and
@@ -101,6 +102,11 @@ def _plan(settings: LaunchSettings) -> _Plan:
     if settings.gpu_ids is not None and settings.device != "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in settings.gpu_ids)
     use_cuda = _resolve_use_cuda(settings.device)
+    if settings.gpu_ids is not None and settings.device == "auto" and not use_cuda:
+        raise LaunchError(
+            f"--gpu_id {','.join(map(str, settings.gpu_ids))} was given but CUDA is not available "
+            "here; for CPU processes use --device cpu --nproc N"
+        )
     procs = len(settings.gpu_ids) if use_cuda and settings.gpu_ids is not None else settings.nproc
     if use_cuda and procs > torch.cuda.device_count():
         raise LaunchError(
@@ -116,8 +122,17 @@ def _plan(settings: LaunchSettings) -> _Plan:
         )
     if settings.nodes > 1 and settings.master_port == "auto":
         raise LaunchError("--dist_master_port auto only works on one node; give an explicit port")
+    if settings.master_port != "auto" and not _is_port(settings.master_port):
+        raise LaunchError(
+            f"--dist_master_port {settings.master_port!r}: expected a port number in "
+            f"1..65535 or 'auto'"
+        )
     backend = settings.backend or ("nccl" if use_cuda else "gloo")
     return _Plan(use_cuda, procs, settings.nodes, settings.node_rank, backend)
+
+
+def _is_port(text: str) -> bool:
+    return text.isdigit() and 0 < int(text) < 65536
 
 
 def _set_threads(procs_per_node: int) -> None:

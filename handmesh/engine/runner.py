@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
-from handmesh.engine.build import build_dataset, build_model, per_process_batch
+from handmesh.engine.build import (
+    build_dataset,
+    build_model,
+    per_process_batch,
+    train_batches_per_process,
+)
 from handmesh.engine.errors import HandmeshError
 from handmesh.engine.experiment import ExperimentDir, timestamp
 from handmesh.engine.launch import LaunchSettings, launch, under_torchrun, world_size_of
@@ -49,23 +54,23 @@ def train_config(
     return load_config(path, overrides)
 
 
-def _preflight(cfg: Any, checkpoint: str | None = None) -> None:
-    """Build model (+checkpoint) and datasets once, so errors surface before spawning."""
-    build_model(cfg, checkpoint)
-    for split in ("TRAIN", "TEST"):
-        if cfg["DATASET"].get(split):
-            build_dataset(cfg, split)
+def _preflight(cfg: Any, batch: int, world: int) -> None:
+    """Build the model (+ checkpoint) and datasets once, so errors surface before spawning."""
+    build_model(cfg)
+    train_batches_per_process(len(cast(Sized, build_dataset(cfg, "TRAIN"))), batch, world)
+    if cfg["DATASET"].get("TEST"):
+        build_dataset(cfg, "TEST")
 
 
 def run_training(cfg: Any, options: TrainOptions, settings: LaunchSettings) -> None:
     """Train in every process described by ``settings``; see ``handmesh.engine.trainer``."""
     world = world_size_of(settings)
-    per_process_batch(int(cfg["TRAIN"]["BATCH_SIZE"]), world)
+    batch = per_process_batch(int(cfg["TRAIN"]["BATCH_SIZE"]), world)
     if options.resume:
         ExperimentDir.open_existing(options.resume).latest_checkpoint_dir()
     options = replace(options, stamp=options.stamp or timestamp(), command=_command())
     if world > 1 and not under_torchrun():
-        _preflight(cfg)
+        _preflight(cfg, batch, world)
     launch(train_worker, settings, cfg, options)
 
 

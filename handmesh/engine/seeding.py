@@ -43,7 +43,11 @@ def loader_generator(seed: int, rank: int, epoch: int) -> torch.Generator:
 
 
 def capture_rng_state() -> dict[str, Any]:
-    """Python, numpy and torch (CPU + every CUDA device) RNG states as tensors and ints."""
+    """Python, numpy and torch RNG states as tensors and ints.
+
+    The CUDA state is that of the current device only (each process owns one GPU), and only when
+    CUDA is in use here: a CPU process never initialises CUDA, and a resume may see other GPUs.
+    """
     version, py_state, gauss = random.getstate()
     np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state(legacy=True)  # noqa: NPY002
     state: dict[str, Any] = {
@@ -57,8 +61,8 @@ def capture_rng_state() -> dict[str, Any]:
         "numpy_gauss": float(np_gauss),
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available():
-        state["torch_cuda"] = torch.cuda.get_rng_state_all()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["torch_cuda"] = torch.cuda.get_rng_state()  # this process's own (current) device
     return state
 
 
@@ -78,4 +82,4 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     )
     torch.set_rng_state(state["torch"])
     if "torch_cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["torch_cuda"])
+        torch.cuda.set_rng_state(state["torch_cuda"])

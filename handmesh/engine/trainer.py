@@ -21,6 +21,7 @@ import math
 import sys
 import warnings
 from collections import defaultdict
+from collections.abc import Sized
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -39,6 +40,7 @@ from handmesh.engine.build import (
     per_process_batch,
     reseed_loader,
     to_device,
+    train_batches_per_process,
 )
 from handmesh.engine.checkpoint import (
     load_checkpoint,
@@ -98,8 +100,10 @@ class Trainer:
         self.model = build_model(cfg).to(ctx.device)
         self.optimizer = build_optimizer(self.model.parameters(), self.train_cfg)
         self.scheduler = build_scheduler(self.optimizer, self.train_cfg)
+        train_set = build_dataset(cfg, "TRAIN")
+        train_batches_per_process(len(cast(Sized, train_set)), self.batch_size, ctx.world_size)
         self.train_loader = build_loader(
-            build_dataset(cfg, "TRAIN"), ctx, self.batch_size, True, self.workers, self.seed
+            train_set, ctx, self.batch_size, True, self.workers, self.seed
         )
         self._test_loader: DataLoader | None = None
         if options.final_test or options.evaluate_untrained or options.eval_interval > 0:

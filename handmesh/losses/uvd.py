@@ -36,6 +36,16 @@ class UVDLoss(nn.Module):
     def forward(
         self, preds: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor]
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """preds ``uvd`` (B, J, 3); batch ``target_joints_uvd`` (B, J, 3), ``target_joints_vis``
+        (B, J). Returns (weighted scalar, {"uvd_loss": unweighted scalar})."""
+        missing = [f"preds[{k!r}]" for k in ("uvd",) if k not in preds] + [
+            f"batch[{k!r}]" for k in ("target_joints_uvd", "target_joints_vis") if k not in batch
+        ]
+        if missing:
+            raise KeyError(
+                f"UVD_LOSS: missing {', '.join(missing)} (it needs preds['uvd'] (B, J, 3), "
+                "batch['target_joints_uvd'] (B, J, 3) and batch['target_joints_vis'] (B, J))"
+            )
         vis = batch["target_joints_vis"].to(preds["uvd"].dtype).unsqueeze(-1)
         pred = preds["uvd"] * vis
         target = batch["target_joints_uvd"].to(pred.dtype) * vis

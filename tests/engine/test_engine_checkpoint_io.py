@@ -152,3 +152,18 @@ def test_directory_swap_recovers_after_a_crash_between_renames(tmp_path) -> None
     # a crash right after the old copy was set aside leaves only "checkpoint.old"
     os.replace(target, tmp_path / "checkpoint.old")
     assert (recover_dir(target) / "a.txt").read_text() == "2"
+
+
+def test_atomic_writes_get_the_modes_of_plain_writes(tmp_path) -> None:
+    """Temp files and dirs are private (0o600 / 0o700); published ones follow the umask."""
+    (tmp_path / "plain.txt").write_text("x")
+    (tmp_path / "plain_dir").mkdir()
+    atomic_torch_save({"a": torch.ones(1)}, tmp_path / "atomic.pth")
+    folder = new_temp_dir(tmp_path / "checkpoint")
+    replace_dir(folder, tmp_path / "checkpoint")
+
+    def mode(name: str) -> int:
+        return (tmp_path / name).stat().st_mode & 0o777
+
+    assert mode("atomic.pth") == mode("plain.txt")
+    assert mode("checkpoint") == mode("plain_dir")

@@ -77,6 +77,47 @@ def test_checkpoint_of_another_model(tmp_path: Path, tiny_cfg_file: Path, capsys
     assert not exp_root.exists()
 
 
+def test_backbone_weights_that_do_not_fit(tmp_path: Path, capsys) -> None:
+    weights = tmp_path / "not_a_resnet.pth"
+    torch.save({"head.weight": torch.zeros(1)}, weights)
+    cfg = tiny_config()
+    cfg["MODEL"]["BACKBONE"]["PRETRAINED"] = str(weights)
+    path = write_config(tmp_path / "bad.yml", cfg)
+    code, err = _run(train_model.main, ["--cfg", str(path), "--exp_root", str(tmp_path)], capsys)
+    _assert_one_line(code, err, str(weights), "missing keys", "head.weight")
+
+
+def test_backbone_depth_out_of_range(tmp_path: Path, capsys) -> None:
+    cfg = tiny_config()
+    cfg["MODEL"]["BACKBONE"] = {"TYPE": "ResNet", "DEPTH": 42, "PRETRAINED": False}
+    path = write_config(tmp_path / "bad.yml", cfg)
+    code, err = _run(train_model.main, ["--cfg", str(path), "--exp_root", str(tmp_path)], capsys)
+    _assert_one_line(code, err, "depth must be one of", "42")
+
+
+@pytest.mark.parametrize(
+    ("samples", "nproc", "per_process"),
+    [(3, "1", 4), (1, "2", 2)],  # 2 processes: checked in the parent, before spawning
+)
+def test_training_set_smaller_than_one_batch(
+    tmp_path: Path, capsys, samples: int, nproc: str, per_process: int
+) -> None:
+    exp_root = tmp_path / "exp"
+    path = write_config(tmp_path / "small.yml", tiny_config(train_samples=samples))  # batch 4
+    args = ["--cfg", str(path), "--exp_root", str(exp_root), "--device", "cpu", "--nproc", nproc]
+    code, err = _run(train_model.main, args, capsys)
+    _assert_one_line(code, err, f"DATASET.TRAIN has {samples} samples", f"batch of {per_process}")
+    assert not exp_root.exists()
+
+
+def test_bad_master_port(tmp_path: Path, tiny_cfg_file: Path, capsys) -> None:
+    args = ["--cfg", str(tiny_cfg_file), "--exp_root", str(tmp_path), "--nproc", "2"]
+    code, err = _run(
+        train_model.main, [*args, "--device", "cpu", "--dist_master_port", "x"], capsys
+    )
+    _assert_one_line(code, err, "--dist_master_port 'x'")
+
+
 def test_resume_without_checkpoint(tmp_path: Path, capsys) -> None:
     code, err = _run(train_model.main, ["--resume", str(tmp_path / "exp" / "run_x")], capsys)
     _assert_one_line(code, err, "run_x")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 import re
 
@@ -11,8 +12,10 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.utils.data import DistributedSampler
 
-from handmesh.engine.build import per_process_batch
+from handmesh.engine import atomic
+from handmesh.engine.build import per_process_batch, train_batches_per_process
 from handmesh.engine.dist import DistContext, parameters_identical_across_ranks
 from handmesh.engine.errors import ExperimentError, HandmeshError, LaunchError
 from handmesh.engine.experiment import ExperimentDir, timestamp
@@ -108,7 +111,51 @@ def test_per_process_batch() -> None:
         per_process_batch(6, 4)
 
 
-def test_launch_settings() -> None:
+def test_cuda_rng_state_is_the_current_device_only(monkeypatch) -> None:
+    """Captured only where CUDA is in use; restored onto the current device (fake CUDA here)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    assert "torch_cuda" not in capture_rng_state()  # a CPU run never touches CUDA
+    device_state = torch.arange(16, dtype=torch.uint8)
+    restored: list[torch.Tensor] = []
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device="cuda": device_state.clone())
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda s, device="cuda": restored.append(s))
+    state = capture_rng_state()
+    assert torch.equal(state["torch_cuda"], device_state)
+    restore_rng_state(state)
+    assert len(restored) == 1 and torch.equal(restored[0], device_state)
+
+
+def test_train_batches_per_process_counts_what_the_sampler_yields() -> None:
+    for samples, world, batch in [(16, 1, 4), (17, 2, 4), (7, 2, 4), (8, 2, 4), (100, 3, 8)]:
+        sampler = DistributedSampler(range(samples), num_replicas=world, rank=world - 1)
+        expected = len(list(sampler)) // batch
+        if expected == 0:
+            with pytest.raises(HandmeshError, match=f"DATASET.TRAIN has {samples} samples"):
+                train_batches_per_process(samples, batch, world)
+        else:
+            assert train_batches_per_process(samples, batch, world) == expected
+
+
+def test_recover_dir_tolerates_a_concurrent_recovery(tmp_path, monkeypatch) -> None:
+    dst = tmp_path / "checkpoint"
+    old = tmp_path / "checkpoint.old"
+    old.mkdir()
+    (old / "model.pth.tar").write_text("weights")
+    real_replace = os.replace
+
+    def another_rank_wins(src, target) -> None:  # the move happens, but not by us
+        real_replace(src, target)
+        raise FileNotFoundError(src)
+
+    monkeypatch.setattr(atomic.os, "replace", another_rank_wins)
+    assert atomic.recover_dir(dst) == dst
+    assert (dst / "model.pth.tar").read_text() == "weights" and not old.exists()
+
+
+def test_launch_settings(monkeypatch) -> None:
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)  # _plan sets it for --gpu_id
     assert parse_gpu_ids("0,1, 3") == (0, 1, 3)
     assert parse_gpu_ids(None) is None
     with pytest.raises(LaunchError, match="--gpu_id 'a,b'"):
@@ -121,6 +168,12 @@ def test_launch_settings() -> None:
         world_size_of(LaunchSettings(device="cpu", nodes=2))
     with pytest.raises(LaunchError, match="node_rank 2"):
         world_size_of(LaunchSettings(device="cpu", nodes=2, node_rank=2, master_port="1"))
+    if not torch.cuda.is_available():  # GPUs asked for on a machine without any
+        with pytest.raises(LaunchError, match="--gpu_id 0,1 was given but CUDA is not available"):
+            world_size_of(LaunchSettings(gpu_ids=(0, 1)))
+    for port in ("http", "0", "70000"):
+        with pytest.raises(LaunchError, match=f"--dist_master_port '{port}'"):
+            world_size_of(LaunchSettings(device="cpu", nproc=2, master_port=port))
 
 
 def test_single_process_context_needs_no_process_group() -> None:
@@ -131,6 +184,19 @@ def test_single_process_context_needs_no_process_group() -> None:
     assert ctx.all_reduce_mean({"loss": 2.0}) == {"loss": 2.0}
     assert parameters_identical_across_ranks(nn.Linear(2, 2), ctx)
     ctx.barrier()
+
+
+class _TwoRanksOtherHasExtraKey(DistContext):
+    """Rank 0 of a fake 2-rank world whose rank 1 logged one more loss term."""
+
+    def all_gather_object(self, obj):
+        return [obj, [*obj, "extra_loss"]]
+
+
+def test_all_reduce_mean_fails_on_every_rank_when_keys_differ() -> None:
+    ctx = _TwoRanksOtherHasExtraKey(rank=0, world_size=2)
+    with pytest.raises(RuntimeError, match=r"rank 1 \['final_loss', 'extra_loss'\]"):
+        ctx.all_reduce_mean({"final_loss": 1.0})  # raises before any all_reduce is issued
 
 
 def test_experiment_layout(tmp_path) -> None:

@@ -243,6 +243,11 @@ def test_uvd_loss_on_a_hand_computed_case() -> None:
     assert float(weighted) == pytest.approx(100.0 * expected)
 
 
+def test_uvd_loss_names_missing_inputs() -> None:
+    with pytest.raises(KeyError, match=r"missing batch\['target_joints_vis'\]"):
+        UVDLoss()({"uvd": torch.zeros(1, 21, 3)}, {"target_joints_uvd": torch.zeros(1, 21, 3)})
+
+
 def test_compute_loss_reports_final_and_term() -> None:
     model = IntegralPose(_NullBackbone(), _FixedUVDHead(torch.full((1, 21, 3), 0.5)))
     batch = {
