@@ -183,3 +183,137 @@ def test_two_workers_yield_the_same_batches_as_in_process():
         assert a["image_path"] == b["image_path"]
         for key in ("image", "target_joints_2d", "target_verts_3d", "mano_pose"):
             torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
+# --- distribution knobs (VIEW_TILT_MAX, INPLANE_ROTATION_MAX, RANDOM_ROTATION_PROB, ...) ---
+
+
+def _rest_axes():
+    return small(num_samples=1).hand_model("right").axes
+
+
+def _global_frames(count: int, **knobs) -> tuple[np.ndarray, np.ndarray]:
+    """Palm normals and finger directions (count, 3) in the camera frame."""
+    import roma
+
+    from handmesh.data.datasets.synthetic_pose import sample_global_rotation
+
+    axes = _rest_axes()
+    rng = np.random.default_rng(7)
+    rotvecs = np.stack([sample_global_rotation(rng, axes, **knobs) for _ in range(count)])
+    matrices = roma.rotvec_to_rotmat(torch.from_numpy(rotvecs).double()).numpy()
+    return matrices @ axes.palm_normal, matrices @ axes.finger_dir
+
+
+def _tilt(normals: np.ndarray) -> np.ndarray:
+    """Angle (rad) between each normal and the viewing axis, either facing."""
+    return np.arccos(np.clip(np.abs(normals[:, 2]), 0.0, 1.0))
+
+
+def _inplane_from_up(directions: np.ndarray) -> np.ndarray:
+    """Image angle (rad) of each direction away from pointing up (-y, camera y down)."""
+    return np.abs(np.arctan2(directions[:, 0], -directions[:, 1]))
+
+
+def test_view_tilt_max_bounds_the_palm_normal_and_reaches_the_limit():
+    normals, _ = _global_frames(300, view_tilt_max=0.5, random_rotation_prob=0.0)
+    tilt = _tilt(normals)
+    assert tilt.max() <= 0.5 + 1e-5
+    assert tilt.max() > 0.45  # the range is used, not just its centre
+    facing_camera = normals[:, 2] < 0
+    assert 0.3 < facing_camera.mean() < 0.7  # palm and back both occur
+
+
+def test_inplane_rotation_max_bounds_the_finger_direction():
+    normals, fingers = _global_frames(
+        300, view_tilt_max=0.0, inplane_rotation_max=0.6, random_rotation_prob=0.0
+    )
+    np.testing.assert_allclose(np.abs(normals[:, 2]), 1.0, atol=1e-5)
+    np.testing.assert_allclose(fingers[:, 2], 0.0, atol=1e-5)  # in the image plane
+    angle = _inplane_from_up(fingers)
+    assert angle.max() <= 0.6 + 1e-5
+    assert angle.max() > 0.55
+    zero = _inplane_from_up(_global_frames(50, view_tilt_max=0.0, inplane_rotation_max=0.0)[1])
+    # (random rotations are still on by default: those fingers point anywhere)
+    assert np.mean(zero < 1e-4) > 0.6
+
+
+def test_default_and_random_rotations_cover_every_direction():
+    normals, fingers = _global_frames(400)
+    assert _inplane_from_up(fingers).max() > 3.0  # fingers also point down
+    assert _tilt(normals).max() > 1.2  # beyond 0.95 rad: the 20 % random rotations
+    normals, _ = _global_frames(200, random_rotation_prob=1.0)
+    assert np.mean(_tilt(normals) > 1.0) > 0.3  # uniform rotations: P(tilt > 1 rad) = 0.46
+
+
+def test_articulation_scale_multiplies_the_finger_angles():
+    from handmesh.data.datasets.synthetic_pose import sample_articulation
+
+    axes = _rest_axes()
+    natural = sample_articulation(np.random.default_rng(3), axes)
+    half = sample_articulation(np.random.default_rng(3), axes, scale=0.5)
+    assert np.abs(natural).max() > 0.3
+    np.testing.assert_allclose(half, 0.5 * natural, atol=1e-6)
+    flat = small(num_samples=2, articulation_scale=0.0)
+    hands_mean = flat.hand_model("right").hands_mean
+    for index in range(2):
+        pose = flat.get_raw(index)["mano_pose"]
+        np.testing.assert_allclose(pose[3:] + hands_mean, 0.0, atol=1e-6)  # the flat hand
+
+
+def test_easy_view_keeps_rendered_hands_upright_and_facing_the_camera():
+    dataset = small(
+        num_samples=8,
+        view_tilt_max=0.0,
+        inplane_rotation_max=0.0,
+        random_rotation_prob=0.0,
+        occluders=False,
+    )
+    for index in range(8):
+        joints = dataset.get_raw(index)["joints_3d"].astype(np.float64)
+        along = joints[9] - joints[0]  # wrist -> middle knuckle (knuckles ignore articulation)
+        across = joints[5] - joints[17]
+        normal = np.cross(across, along)
+        normal /= np.linalg.norm(normal)
+        assert abs(normal[2]) > np.cos(0.2)  # random shapes move the knuckles a little
+        assert along[1] < 0 and abs(along[0]) < 0.3 * abs(along[1])  # fingers point up
+
+
+def test_plain_background_is_one_colour_outside_the_hand():
+    dataset = small(num_samples=3, background="plain", occluders=False)
+    for index in range(3):
+        raw, info = dataset.render_sample(index)
+        outside = raw["image"][~info["hand_mask"]]
+        assert info["hand_mask"].any()
+        assert np.all(outside == outside[0])  # one colour, checked pixel by pixel
+
+
+def test_distribution_keys_from_config_and_their_errors():
+    preset = {"ALLOW_SYNTHETIC_MANO": True}
+    node = {
+        "TYPE": "SyntheticHands",
+        "VIEW_TILT_MAX": 0.5,
+        "INPLANE_ROTATION_MAX": 1.0,
+        "RANDOM_ROTATION_PROB": 0.0,
+        "ARTICULATION_SCALE": 0.7,
+        "BACKGROUND": "plain",
+    }
+    dataset = build(node, DATASETS, data_preset=preset)
+    assert (dataset.view_tilt_max, dataset.inplane_rotation_max) == (0.5, 1.0)
+    assert (dataset.random_rotation_prob, dataset.articulation_scale) == (0.0, 0.7)
+    assert dataset.background == "plain"
+    default = build({"TYPE": "SyntheticHands"}, DATASETS, data_preset=preset)
+    assert default.view_tilt_max == pytest.approx(0.95)
+    assert default.inplane_rotation_max == pytest.approx(np.pi)
+    assert default.random_rotation_prob == pytest.approx(0.2)
+    assert (default.articulation_scale, default.background) == (1.0, "random")
+    bad = {
+        "RANDOM_ROTATION_PROB": 1.5,
+        "VIEW_TILT_MAX": -0.1,
+        "INPLANE_ROTATION_MAX": 4.0,
+        "ARTICULATION_SCALE": -1.0,
+        "BACKGROUND": "noise",
+    }
+    for key, value in bad.items():
+        with pytest.raises(ValueError, match=key):
+            build({"TYPE": "SyntheticHands", key: value}, DATASETS, data_preset=preset)

@@ -16,6 +16,15 @@ NUM_SAMPLES           dataset length (default 1000)
 SEED                  base seed (default 0)
 RAW_SIZE              raw image ``[W, H]`` (default ``[640, 480]``)
 OCCLUDERS             draw occluders in front of half of the hands (default True)
+BACKGROUND            ``random`` (gradients, noise, stripes, blobs; default) | ``plain`` (one
+                      random colour)
+VIEW_TILT_MAX         radians (0 to pi) the palm (or back) normal may tilt away from the viewing
+                      axis (default 0.95, about 54 degrees)
+INPLANE_ROTATION_MAX  radians (0 to pi) the fingers (wrist -> middle knuckle, in the image) may
+                      turn away from pointing up (default pi: any direction)
+RANDOM_ROTATION_PROB  share of hands with a uniformly random wrist rotation instead
+                      (default 0.2)
+ARTICULATION_SCALE    multiplies the finger angles, 0 to 2 (0: flat hand; default 1: natural)
 LEFT_PROB             share of left hands, rendered with the left MANO (default 0.0)
 AUG                   augment (train splits; default False)
 AUG_PARAM             OakInk-HMR augmentation names: SCALE_JIT, COLOR_JIT, ROT_JIT, ROT_PROB,
@@ -48,6 +57,7 @@ from handmesh.data.datasets.synthetic_pose import (
 )
 from handmesh.data.datasets.synthetic_scene import (
     draw_occluders,
+    plain_background,
     random_background,
     sample_intrinsics,
     sample_light_dir,
@@ -70,6 +80,11 @@ CONFIG_KEYS = (
     "SEED",
     "RAW_SIZE",
     "OCCLUDERS",
+    "BACKGROUND",
+    "VIEW_TILT_MAX",
+    "INPLANE_ROTATION_MAX",
+    "RANDOM_ROTATION_PROB",
+    "ARTICULATION_SCALE",
     "LEFT_PROB",
     "AUG",
     "AUG_PARAM",
@@ -79,6 +94,7 @@ DEPTH_RANGE_M = (0.35, 0.9)
 MAX_HAND_RADIUS_SHARE = 0.45  # hand radius at most this share of min(W, H) in pixels
 OCCLUDER_PROB = 0.5
 BETA_CLIP = 2.5
+BACKGROUNDS = {"random": random_background, "plain": plain_background}
 RENDER_MARGIN_PX = 2
 MAX_RENDER_SIDE = 96  # longest side (pixels) the rasterizer renders a hand region at
 
@@ -118,6 +134,12 @@ class SyntheticHands(HandDataset):
         seed: base seed; samples depend only on (seed, data_split, index).
         raw_size: raw image (W, H) pixels.
         occluders: draw occluders over some hands.
+        background: ``"random"`` (textured) or ``"plain"`` (one colour) backgrounds.
+        view_tilt_max: radians the palm normal may tilt away from the viewing axis.
+        inplane_rotation_max: radians the fingers may turn in the image away from pointing up
+            (pi: any direction).
+        random_rotation_prob: share of uniformly random wrist rotations.
+        articulation_scale: multiplies the finger angles (0: flat hand, 1: natural).
         left_prob: share of left hands.
         mano_root: folder (or file) of the MANO models; None for the default assets path.
         allow_synthetic_mano: use the built-in synthetic hand when MANO files are missing.
@@ -133,6 +155,11 @@ class SyntheticHands(HandDataset):
         seed: int = 0,
         raw_size: Sequence[int] = (640, 480),
         occluders: bool = True,
+        background: str = "random",
+        view_tilt_max: float = 0.95,
+        inplane_rotation_max: float = np.pi,
+        random_rotation_prob: float = 0.2,
+        articulation_scale: float = 1.0,
         left_prob: float = 0.0,
         mano_root: str | None = None,
         allow_synthetic_mano: bool = True,
@@ -149,13 +176,26 @@ class SyntheticHands(HandDataset):
             raise ValueError(
                 f"SyntheticHands RAW_SIZE: expected [W, H] >= 16, got {list(raw_size)}"
             )
-        if not 0.0 <= float(left_prob) <= 1.0:
-            raise ValueError(f"SyntheticHands LEFT_PROB must be in [0, 1], got {left_prob}")
+        _check_range("LEFT_PROB", left_prob, 0.0, 1.0)
+        _check_range("RANDOM_ROTATION_PROB", random_rotation_prob, 0.0, 1.0)
+        _check_range("VIEW_TILT_MAX", view_tilt_max, 0.0, np.pi)
+        _check_range("INPLANE_ROTATION_MAX", inplane_rotation_max, 0.0, np.pi)
+        _check_range("ARTICULATION_SCALE", articulation_scale, 0.0, 2.0)
+        if background not in BACKGROUNDS:
+            raise ValueError(
+                f"SyntheticHands BACKGROUND: expected one of {sorted(BACKGROUNDS)}, "
+                f"got {background!r}"
+            )
         super().__init__(transform=transform, seed=seed)
         self.num_samples = int(num_samples)
         self.data_split = data_split
         self.raw_size = (int(raw_size[0]), int(raw_size[1]))
         self.occluders = bool(occluders)
+        self.background = background
+        self.view_tilt_max = float(view_tilt_max)
+        self.inplane_rotation_max = float(inplane_rotation_max)
+        self.random_rotation_prob = float(random_rotation_prob)
+        self.articulation_scale = float(articulation_scale)
         self.left_prob = float(left_prob)
         self.mano_root = mano_root
         self.allow_synthetic_mano = bool(allow_synthetic_mano)
@@ -198,6 +238,11 @@ class SyntheticHands(HandDataset):
             seed=int(cfg.get("SEED", 0)),
             raw_size=tuple(cfg.get("RAW_SIZE", (640, 480))),
             occluders=bool(cfg.get("OCCLUDERS", True)),
+            background=str(cfg.get("BACKGROUND", "random")),
+            view_tilt_max=float(cfg.get("VIEW_TILT_MAX", 0.95)),
+            inplane_rotation_max=float(cfg.get("INPLANE_ROTATION_MAX", np.pi)),
+            random_rotation_prob=float(cfg.get("RANDOM_ROTATION_PROB", 0.2)),
+            articulation_scale=float(cfg.get("ARTICULATION_SCALE", 1.0)),
             left_prob=float(cfg.get("LEFT_PROB", 0.0)),
             mano_root=preset.get("MANO_ROOT") or None,
             allow_synthetic_mano=bool(preset.get("ALLOW_SYNTHETIC_MANO", True)),
@@ -261,7 +306,7 @@ class SyntheticHands(HandDataset):
         verts, joints = verts + offset, joints + offset
 
         start = time.perf_counter()
-        image = random_background(rng, self.raw_size)
+        image = BACKGROUNDS[self.background](rng, self.raw_size)
         timings["scene"] = time.perf_counter() - start
 
         start = time.perf_counter()
@@ -289,11 +334,18 @@ class SyntheticHands(HandDataset):
         info = {"hand_mask": hand_mask, "occluder_mask": occluder_mask, "timings": timings}
         return raw, info
 
-    @staticmethod
-    def _sample_pose(rng: np.random.Generator, model: _HandModel) -> tuple[np.ndarray, np.ndarray]:
+    def _sample_pose(
+        self, rng: np.random.Generator, model: _HandModel
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(48,) MANO pose (flat_hand_mean=False offsets) and (10,) betas, float32."""
-        articulation = sample_articulation(rng, model.axes)
-        articulation[0] = sample_global_rotation(rng, model.axes)
+        articulation = sample_articulation(rng, model.axes, self.articulation_scale)
+        articulation[0] = sample_global_rotation(
+            rng,
+            model.axes,
+            view_tilt_max=self.view_tilt_max,
+            random_rotation_prob=self.random_rotation_prob,
+            inplane_rotation_max=self.inplane_rotation_max,
+        )
         pose = articulation.reshape(-1).copy()
         pose[3:] -= model.hands_mean
         betas = np.clip(rng.standard_normal(10), -BETA_CLIP, BETA_CLIP).astype(np.float32)
@@ -402,3 +454,8 @@ def _render_region(
         rgb = cv2.resize(rgb, (region_w, region_h), interpolation=cv2.INTER_LINEAR)
         alpha = cv2.resize(alpha, (region_w, region_h), interpolation=cv2.INTER_LINEAR)
     return rgb, alpha
+
+
+def _check_range(key: str, value: float, low: float, high: float) -> None:
+    if not low <= float(value) <= high:
+        raise ValueError(f"SyntheticHands {key} must be in [{low:g}, {high:g}], got {value}")

@@ -57,12 +57,13 @@ class HandAxes:
                 self.abduction[native] = self.palm_normal
 
 
-def sample_articulation(rng: np.random.Generator, axes: HandAxes) -> np.ndarray:
+def sample_articulation(rng: np.random.Generator, axes: HandAxes, scale: float = 1.0) -> np.ndarray:
     """(16, 3) float32 axis-angle (native MANO order, row 0 = global = zero) of a natural pose.
 
     Each finger gets a curl in [0, 1] (open, relaxed and fist-like hands all occur); its three
     joints flex in proportion with noise; the knuckles get a small abduction. The thumb curls
-    less at its base and moves across the palm by abduction.
+    less at its base and moves across the palm by abduction. ``scale`` multiplies every angle
+    (0: the flat hand, 1: the natural range).
     """
     pose = np.zeros((NUM_MANO_JOINTS, 3))
     overall = rng.beta(0.8, 1.2)
@@ -76,7 +77,7 @@ def sample_articulation(rng: np.random.Generator, axes: HandAxes) -> np.ndarray:
         knuckle = MANO_TIPS_TO_CANONICAL[base]
         spread = rng.uniform(-1.0, 1.0) * ABDUCTION_RANGE[kind]
         pose[knuckle] += axes.abduction[knuckle] * spread
-    return pose.astype(np.float32)
+    return (scale * pose).astype(np.float32)
 
 
 def _random_rotation(rng: np.random.Generator) -> np.ndarray:
@@ -84,21 +85,35 @@ def _random_rotation(rng: np.random.Generator) -> np.ndarray:
     return roma.unitquat_to_rotmat(torch.from_numpy(_unit(quat))).numpy()
 
 
-def sample_global_rotation(rng: np.random.Generator, axes: HandAxes) -> np.ndarray:
+FINGERS_UP_ANGLE = -0.5 * np.pi
+"""Image-plane angle (atan2(y, x), camera y down) of the wrist -> middle direction pointing up."""
+
+
+def sample_global_rotation(
+    rng: np.random.Generator,
+    axes: HandAxes,
+    view_tilt_max: float = 0.95,
+    random_rotation_prob: float = 0.2,
+    inplane_rotation_max: float = np.pi,
+) -> np.ndarray:
     """(3,) float32 axis-angle of the wrist in the camera frame (x right, y down, z forward).
 
-    80 %: the palm (or, half of those, the back of the hand) faces the camera within about 55°,
-    with the fingers pointing in any in-plane direction; 20 %: a uniformly random rotation.
+    With probability ``random_rotation_prob`` a uniformly random rotation; otherwise the palm (or,
+    half of those, the back of the hand) faces the camera, its normal tilted away from the
+    viewing axis by up to ``view_tilt_max`` radians, and the fingers (the wrist -> middle
+    knuckle direction projected on the image) point up within +-``inplane_rotation_max``
+    radians (pi: any direction). The defaults are the full SyntheticHands variation.
     """
-    if rng.random() < 0.2:
+    if rng.random() < random_rotation_prob:
         matrix = _random_rotation(rng)
     else:
         toward_camera = np.array([0.0, 0.0, -1.0])
         facing = toward_camera if rng.random() < 0.5 else -toward_camera
         tilt_axis = _unit(np.array([*rng.normal(size=2), 0.0]))
-        tilt = roma.rotvec_to_rotmat(torch.from_numpy(tilt_axis * rng.uniform(0, 0.95))).numpy()
+        tilt_angle = rng.uniform(0, view_tilt_max)
+        tilt = roma.rotvec_to_rotmat(torch.from_numpy(tilt_axis * tilt_angle)).numpy()
         normal = tilt @ facing
-        spin = rng.uniform(0, 2 * np.pi)
+        spin = FINGERS_UP_ANGLE + rng.uniform(-inplane_rotation_max, inplane_rotation_max)
         up = np.array([np.cos(spin), np.sin(spin), 0.0])
         up = _unit(up - normal * (up @ normal))
         target = np.stack([up, np.cross(normal, up), normal], axis=1)

@@ -13,6 +13,7 @@ import numpy as np
 
 __all__ = [
     "draw_occluders",
+    "plain_background",
     "random_background",
     "sample_intrinsics",
     "sample_light_dir",
@@ -125,6 +126,13 @@ def random_background(rng: np.random.Generator, raw_size: Sequence[int]) -> np.n
     if rng.random() < 0.5:
         _blobs(rng, image)
     return image
+
+
+def plain_background(rng: np.random.Generator, raw_size: Sequence[int]) -> np.ndarray:
+    """(H, W, 3) uint8 background of one random colour."""
+    width, height = int(raw_size[0]), int(raw_size[1])
+    colour = _random_colour(rng).astype(np.uint8)
+    return np.broadcast_to(colour, (height, width, 3)).copy()
 
 
 def draw_occluders(
