@@ -13,8 +13,11 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from handmesh.engine.checkpoint import load_checkpoint
 from handmesh.engine.dist import DistContext
 from handmesh.engine.errors import HandmeshError
+from handmesh.engine.log import get_logger
 from handmesh.engine.seeding import loader_generator, worker_init_fn
 from handmesh.registry import DATASETS, MODELS, build
+
+logger = get_logger()
 
 SPLITS = ("TRAIN", "TEST")
 
@@ -65,7 +68,18 @@ def build_loader(
     ``loader.sampler.set_epoch``), incomplete last batch dropped. Evaluation: dataset order,
     nothing dropped (the sampler pads with repeats; the Evaluator de-duplicates by sample_idx).
     The loader's generator fixes worker seeds; reseed it per epoch with :func:`reseed_loader`.
+    ``workers`` is capped at the CPUs this process may use.
     """
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if available and workers > available:
+        # more workers than cores only costs memory (samples do not depend on the worker count)
+        logger.info(
+            "DataLoader workers: %d requested, %d CPUs available: using %d",
+            workers,
+            available,
+            available,
+        )
+        workers = available
     sampler: DistributedSampler = DistributedSampler(
         dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=train, seed=seed
     )

@@ -223,3 +223,15 @@ def test_default_test_exp_id() -> None:
     assert default_test_exp_id(path) == "eval_oakink_h_sp0_integral_pose_2022_1020_1542_45_ckp100"
     assert default_test_exp_id("/a/b/IntegralPose.pth.tar") == "eval_IntegralPose"
     assert default_test_exp_id(None) == "eval"
+
+
+def test_loader_workers_are_capped_at_the_available_cpus() -> None:
+    from handmesh.engine.build import build_loader
+
+    available = len(os.sched_getaffinity(0))
+    ctx = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+    dataset = list(range(10))
+    many = build_loader(dataset, ctx, batch_size=2, train=False, workers=available + 5, seed=0)
+    few = build_loader(dataset, ctx, batch_size=2, train=False, workers=0, seed=0)
+    assert many.num_workers == available
+    assert few.num_workers == 0

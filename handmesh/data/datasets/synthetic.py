@@ -260,11 +260,12 @@ class SyntheticHands(HandDataset):
     def hand_model(self, side: str) -> _HandModel:
         """The MANO layer of ``side``, built on first use in this process."""
         if side not in self._models:
-            if torch.utils.data.get_worker_info() is not None:
+            in_worker = torch.utils.data.get_worker_info() is not None
+            if in_worker:
                 torch.set_num_threads(1)  # one thread per DataLoader worker
                 cv2.setNumThreads(1)
             model = _HandModel(side, self.mano_root, self.allow_synthetic_mano)
-            if model.is_synthetic:
+            if model.is_synthetic and not in_worker:  # said once, not by every worker
                 logger.info(
                     "SyntheticHands: using the built-in SYNTHETIC %s hand model (MANO files not "
                     "found); results are not comparable with real MANO",
