@@ -18,7 +18,6 @@ The official ``hrnetv2_w{C}_imagenet_pretrained.pth`` files hold the whole class
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -30,12 +29,12 @@ from handmesh.backbones.construct import construct_with_overrides
 from handmesh.backbones.frozen_bn import init_conv_bn_
 from handmesh.backbones.pretrained import PretrainedSpec, WeightsFile, load_pretrained
 from handmesh.backbones.resnet import BasicBlock, Bottleneck
+from handmesh.backbones.state_dict import drop_entries
 from handmesh.config.errors import ConfigError
 from handmesh.registry import BACKBONES, check_keys
 
 __all__ = ["HRNET_WIDTHS", "HRNet", "HighResolutionModule"]
 
-logger = logging.getLogger(__name__)
 
 HRNET_WIDTHS = (18, 30, 32, 40, 44, 48, 64)  # the published cls_hrnet_w* configurations
 HEAD_PREFIXES = ("incre_modules.", "downsamp_modules.", "final_layer.", "classifier.")
@@ -260,17 +259,11 @@ class HRNet(nn.Module):
         error_msgs: list[str],
     ) -> None:
         if not self.with_classifier:
-            head = [k for k in state_dict if k.startswith(tuple(prefix + p for p in HEAD_PREFIXES))]
-            for key in head:
-                del state_dict[key]
-            if head:
-                logger.info(
-                    "HRNet-W%d without classifier: dropped %d head entries (%s) from the loaded "
-                    "weights",
-                    self.width,
-                    len(head),
-                    ", ".join(p.rstrip(".") for p in HEAD_PREFIXES),
-                )
+            drop_entries(
+                state_dict,
+                (prefix + p for p in HEAD_PREFIXES),
+                f"HRNet-W{self.width} without classifier",
+            )
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )

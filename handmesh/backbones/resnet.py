@@ -18,7 +18,6 @@ Batch normalisation (``frozen_bn``):
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -28,6 +27,7 @@ from torch import nn
 from handmesh.backbones.construct import construct_with_overrides
 from handmesh.backbones.frozen_bn import FrozenBatchNorm2d, init_conv_bn_
 from handmesh.backbones.pretrained import PretrainedSpec, WeightsFile, load_pretrained
+from handmesh.backbones.state_dict import drop_entries
 from handmesh.config.errors import ConfigError
 from handmesh.registry import BACKBONES, check_keys
 
@@ -38,7 +38,6 @@ __all__ = [
     "ResNet",
 ]
 
-logger = logging.getLogger(__name__)
 
 NormFactory = Callable[[int], nn.Module]
 
@@ -270,15 +269,7 @@ class ResNet(nn.Module):
         error_msgs: list[str],
     ) -> None:
         if not self.with_fc:
-            dropped = [
-                key for key in (prefix + "fc.weight", prefix + "fc.bias") if key in state_dict
-            ]
-            for key in dropped:
-                del state_dict[key]
-            if dropped:
-                logger.info(
-                    "ResNet-%d has no fc: dropped %s from the loaded weights", self.depth, dropped
-                )
+            drop_entries(state_dict, (prefix + "fc.",), f"ResNet-{self.depth} without fc")
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
