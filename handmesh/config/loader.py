@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from handmesh.config.errors import ConfigError
 from handmesh.config.merge import freeze_config, merge_mapping, merge_overrides
 from handmesh.config.node import CfgNode, config_to_dict
 from handmesh.config.validate import validate_config
+from handmesh.io.atomic import atomic_write_text
 
 __all__ = ["config_from_dict", "dump_config", "load_config"]
 
@@ -64,19 +64,8 @@ def dump_config(cfg: CfgNode, path: str | os.PathLike[str]) -> None:
     lists (``load_config`` turns them back into tuples where the default is one). Missing parent
     folders are created.
     """
-    path = Path(path)
     text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False, allow_unicode=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates the file private (0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write_text(path, text)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

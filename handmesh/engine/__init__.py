@@ -3,7 +3,7 @@
 - ``launch``: one process per GPU, N CPU processes or ``torchrun``; a ``DistContext`` per process.
 - ``Trainer`` / ``eval_worker``: the training loop and exact (distributed) evaluation.
 - ``experiment``: the ``exp/{exp_id}_{timestamp}/`` layout; ``checkpoint``: published layouts in,
-  strict loading with clear errors, atomic writes.
+  strict loading with clear errors, atomic writes (handmesh.io.atomic).
 - ``runner``: what ``train.train_model`` and ``train.test_model`` do.
 """
 

@@ -22,8 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from handmesh.engine.atomic import atomic_torch_save
 from handmesh.engine.errors import CheckpointError
+from handmesh.io.atomic import atomic_torch_save
 
 WRAPPER_KEYS = ("state_dict", "network", "model")
 MODULE_PREFIX = "module."

@@ -22,13 +22,13 @@ from pathlib import Path
 from pprint import pformat
 from typing import Any
 
-from handmesh.engine.atomic import (
+from handmesh.engine.errors import ExperimentError
+from handmesh.io.atomic import (
     atomic_append_text,
     atomic_write_text,
     copy_dir_atomic,
     recover_dir,
 )
-from handmesh.engine.errors import ExperimentError
 
 TIMESTAMP_FORMAT = "%Y_%m%d_%H%M_%S"
 DUMP_CFG = "dump_cfg.yaml"

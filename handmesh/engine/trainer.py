@@ -32,7 +32,6 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from handmesh.engine.atomic import atomic_torch_save, new_temp_dir, replace_dir
 from handmesh.engine.build import (
     build_dataset,
     build_loader,
@@ -63,6 +62,7 @@ from handmesh.engine.experiment import (
 from handmesh.engine.log import setup_logging
 from handmesh.engine.optim import build_optimizer, build_scheduler, clip_gradients
 from handmesh.engine.seeding import capture_rng_state, restore_rng_state, seed_everything
+from handmesh.io.atomic import atomic_torch_save, new_temp_dir, replace_dir
 from handmesh.models.base import HandModel
 
 UNTRAINED_EVAL_FILE = "untrained_eval.json"

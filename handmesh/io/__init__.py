@@ -1,4 +1,4 @@
-"""File input/output: safe unpickling (more readers and writers live in sibling modules)."""
+"""File input/output: safe unpickling (`safe_pickle`) and atomic writes (`atomic`)."""
 
 from handmesh.io.safe_pickle import UnsafePickleError, safe_load_pickle
 

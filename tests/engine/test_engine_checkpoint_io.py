@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from handmesh.engine.atomic import atomic_torch_save, new_temp_dir, recover_dir, replace_dir
 from handmesh.engine.checkpoint import extract_state_dict, load_checkpoint, save_model
 from handmesh.engine.errors import CheckpointError
+from handmesh.io.atomic import atomic_torch_save, new_temp_dir, recover_dir, replace_dir
 
 
 class TinyNet(nn.Module):

@@ -14,7 +14,6 @@ import torch
 from torch import nn
 from torch.utils.data import DistributedSampler
 
-from handmesh.engine import atomic
 from handmesh.engine.build import per_process_batch, train_batches_per_process
 from handmesh.engine.dist import DistContext, parameters_identical_across_ranks
 from handmesh.engine.errors import ExperimentError, HandmeshError, LaunchError
@@ -23,6 +22,7 @@ from handmesh.engine.launch import LaunchSettings, parse_gpu_ids, world_size_of
 from handmesh.engine.optim import build_optimizer, build_scheduler, clip_gradients
 from handmesh.engine.seeding import capture_rng_state, restore_rng_state
 from handmesh.engine.tester import default_test_exp_id
+from handmesh.io import atomic
 
 
 def _params_with_grads() -> list[nn.Parameter]:
