@@ -31,6 +31,7 @@ __all__ = [
     "LOSSES",
     "METRICS",
     "MODELS",
+    "ConfigError",
     "ConfigKeyError",
     "Registry",
     "build",
@@ -44,6 +45,14 @@ class ConfigKeyError(KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message and add quotes
         return str(self.args[0]) if self.args else ""
+
+
+class ConfigError(ValueError):
+    """A config file, value or override is invalid; the message names the file or key path.
+
+    Unknown keys raise ``ConfigKeyError`` instead (a ``KeyError``), missing files
+    ``FileNotFoundError``.
+    """
 
 
 def closest(name: str, candidates: Iterable[str]) -> str | None:
@@ -137,6 +146,10 @@ def build(cfg_node: Mapping[str, Any], registry: Registry, **extra: Any) -> Any:
         cfg_node: a config node (yacs CfgNode or dict) with a ``TYPE`` entry.
         registry: where to look the TYPE up.
         **extra: passed through to ``from_config`` (e.g. ``data_preset=cfg.DATA_PRESET``).
+
+    A ``ValueError`` from ``from_config`` (a bad value in the node) is re-raised as a
+    ``ConfigError`` (still a ``ValueError``) that names the registry and the class, so the CLIs
+    report it in one line.
     """
     if not isinstance(cfg_node, Mapping):
         raise TypeError(
@@ -152,7 +165,12 @@ def build(cfg_node: Mapping[str, Any], registry: Registry, **extra: Any) -> Any:
     from_config = getattr(cls, "from_config", None)
     if from_config is None:
         raise TypeError(f"{registry.name} entry {cls.__name__} has no from_config classmethod")
-    return from_config(cfg_node, **extra)
+    try:
+        return from_config(cfg_node, **extra)
+    except ConfigError:
+        raise
+    except ValueError as err:  # a bad value in the node: say which part of the config it came from
+        raise ConfigError(f"{registry.name} {cls.__name__}: {err}") from err
 
 
 def check_keys(

@@ -1,11 +1,10 @@
-"""The error raised for a config value that is malformed or out of range."""
+"""The error raised for a config value that is malformed or out of range.
+
+Defined in ``handmesh.registry`` (which every builder imports) and re-exported here.
+"""
 
 from __future__ import annotations
 
+from handmesh.registry import ConfigError
 
-class ConfigError(ValueError):
-    """A config file, value or override is invalid; the message names the file and the key path.
-
-    Unknown keys raise ``handmesh.registry.ConfigKeyError`` instead (a ``KeyError``), missing files
-    ``FileNotFoundError``.
-    """
+__all__ = ["ConfigError"]

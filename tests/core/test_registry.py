@@ -96,3 +96,22 @@ def test_build_from_a_non_node_or_a_non_string_type_is_named() -> None:
     ):
         build({"TYPE": ["lixel"]}, reg)
     assert ["lixel"] not in reg  # an unhashable name is simply not registered
+
+
+def test_a_bad_value_in_from_config_becomes_a_named_config_error() -> None:
+    from handmesh.registry import ConfigError
+
+    reg = Registry("TOYS")
+
+    @reg.register()
+    class Strict:
+        @classmethod
+        def from_config(cls, cfg):  # type: ignore[no-untyped-def]
+            raise ValueError(f"NUM_SAMPLES must be positive, got {cfg['NUM_SAMPLES']}")
+
+    with pytest.raises(
+        ConfigError, match=r"^TOYS Strict: NUM_SAMPLES must be positive, got -3$"
+    ) as err:
+        build({"TYPE": "Strict", "NUM_SAMPLES": -3}, reg)
+    assert isinstance(err.value, ValueError)
+    assert isinstance(err.value.__cause__, ValueError)
