@@ -22,6 +22,8 @@ import difflib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
+from handmesh.errors import ConfigError, ConfigKeyError
+
 T = TypeVar("T")
 
 __all__ = [
@@ -38,21 +40,6 @@ __all__ = [
     "check_keys",
     "closest",
 ]
-
-
-class ConfigKeyError(KeyError):
-    """A config key or TYPE is unknown; the message names it and the accepted values."""
-
-    def __str__(self) -> str:  # KeyError would repr() the message and add quotes
-        return str(self.args[0]) if self.args else ""
-
-
-class ConfigError(ValueError):
-    """A config file, value or override is invalid; the message names the file or key path.
-
-    Unknown keys raise ``ConfigKeyError`` instead (a ``KeyError``), missing files
-    ``FileNotFoundError``.
-    """
 
 
 def closest(name: str, candidates: Iterable[str]) -> str | None:

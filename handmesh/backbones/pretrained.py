@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from handmesh.config.errors import ConfigError
+from handmesh.errors import WeightsError
 
 __all__ = [
     "PretrainedSpec",
@@ -46,7 +47,7 @@ _FALSE_WORDS = {"", "false", "none", "null", "no", "0"}
 _TRUE_WORDS = {"true", "yes", "1"}
 
 
-class PretrainedWeightsError(RuntimeError):
+class PretrainedWeightsError(WeightsError):
     """Pretrained weights cannot be fetched or do not fit the backbone (the message says which)."""
 
 

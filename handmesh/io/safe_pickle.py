@@ -22,13 +22,11 @@ from typing import IO, Any, Union
 import numpy as np
 import scipy.sparse
 
+from handmesh.errors import UnsafePickleError
+
 __all__ = ["UnsafePickleError", "safe_load_pickle"]
 
 PathOrFile = Union[str, "os.PathLike[str]", IO[bytes]]
-
-
-class UnsafePickleError(pickle.UnpicklingError):
-    """A pickle references a callable or class outside the allow-list (or an unreadable object)."""
 
 
 class _Placeholder:

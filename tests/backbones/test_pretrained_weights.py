@@ -9,6 +9,7 @@ import torch
 
 from handmesh.backbones import pretrained as pretrained_module
 from handmesh.backbones.pretrained import (
+    PretrainedWeightsError,
     WeightsFile,
     load_pretrained,
     read_state_dict,
@@ -65,7 +66,7 @@ def test_missing_and_unexpected_keys_are_listed(tmp_path) -> None:
     state["head.extra"] = torch.zeros(1)
     torch.save(state, path)
     with pytest.raises(
-        RuntimeError, match=r"1 missing keys \[layer2\.1\.conv1\.weight\].*head\.extra"
+        PretrainedWeightsError, match=r"1 missing keys \[layer2\.1\.conv1\.weight\].*head\.extra"
     ):
         ResNet(depth=18, pretrained=path)
 
@@ -73,12 +74,12 @@ def test_missing_and_unexpected_keys_are_listed(tmp_path) -> None:
 def test_shape_mismatch_names_the_file(tmp_path) -> None:
     path = tmp_path / "r34.pth"
     torch.save(ResNet(depth=18).state_dict(), path)
-    with pytest.raises(RuntimeError, match="r34.pth"):
+    with pytest.raises(PretrainedWeightsError, match="r34.pth"):
         ResNet(depth=34, pretrained=path)
 
 
 def test_hub_request_without_cache_and_failing_download(empty_hub) -> None:
-    with pytest.raises(RuntimeError) as info:
+    with pytest.raises(PretrainedWeightsError) as info:
         ResNet(depth=50, pretrained=True)
     message = str(info.value)
     assert "https://download.pytorch.org/models/resnet50-19c8e357.pth" in message
