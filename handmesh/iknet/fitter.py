@@ -121,7 +121,7 @@ class HandTailorFitter(nn.Module):
         (B, 48) and the input bone (B,) in metres.
         """
         kin = self.kinematics
-        norm = normalize_joints(joints_3d.to(kin.eye.dtype))
+        norm = normalize_joints(joints_3d.to(kin.dtype))
         so3_init = self.iknet(norm.joints)["so3"]
         pose = kin.pose_from_so3(so3_init).reshape(NUM_POSE, -1)
         bone = norm.bone.view(1, -1)
@@ -189,4 +189,3 @@ class HandTailorFitter(nn.Module):
             "beta": betas.T.contiguous(),
             "so3_init": so3_init,
         }
-

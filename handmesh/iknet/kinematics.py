@@ -112,6 +112,20 @@ class ManoKinematics(nn.Module):
     canonical_index: list[int]
     """Internal point ``i`` is canonical joint ``canonical_index[i]``."""
 
+    linear_const: Tensor  # (93, 1) rest joints (3, 16) and bone offsets (3, 15), metres
+    linear_beta: Tensor  # (93, 10) their change per unit beta
+    tips_const: Tensor  # (15, 1) fingertip template vertices (3, 5)
+    tips_shape: Tensor  # (15, 10) fingertip shape blend shapes
+    tips_pose: Tensor  # (15, 135) fingertip pose blend shapes (feature rows as ``forward``)
+    tips_weights: Tensor  # (5, 16) fingertip skinning weights (slot order)
+    mesh_const: Tensor  # (2334, 1) the same for all 778 vertices
+    mesh_shape: Tensor
+    mesh_pose: Tensor
+    mesh_weights: Tensor
+    eye: Tensor  # (3, 3, 1, 1)
+    skew_basis: Tensor  # (9, 3): skew(k).view(9) = skew_basis @ k
+    level_cumsum: Tensor  # (3, 3) lower-triangular ones
+
     def __init__(self, mano: MANO) -> None:
         super().__init__()
         if mano.use_pca or not mano.flat_hand_mean:
@@ -176,6 +190,11 @@ class ManoKinematics(nn.Module):
         self.pose_index = pose_index
         self.pose_inverse = [int(i) for i in np.argsort(pose_index)]
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """Floating dtype of the buffers."""
+        return self.eye.dtype
+
     # ------------------------------------------------------------------ layouts
 
     def pose_from_so3(self, so3: Tensor) -> Tensor:
@@ -225,9 +244,7 @@ class ManoKinematics(nn.Module):
         joints = torch.cat([rest[:, :1], chains + rest[:, :1]], 1)
 
         feature = (rot[:, :, 1:] - self.eye).reshape(-1, batch)
-        tips_posed, tips_blend, tips = self._skin(
-            "tips", glob, joints, rest, betas, feature
-        )
+        tips_posed, tips_blend, tips = self._skin("tips", glob, joints, rest, betas, feature)
         points = torch.cat([joints, tips], 1)
         return KinematicsState(
             axis, angle, sin, cos, rot, glob, parent_glob, offsets, rest, tips_posed, tips_blend,
@@ -241,7 +258,9 @@ class ManoKinematics(nn.Module):
         """Blend-shaped vertices, their blended rotations and skinned positions (batch-last)."""
         batch = betas.shape[-1]
         weights = getattr(self, f"{prefix}_weights")
-        shaped = torch.addmm(getattr(self, f"{prefix}_const"), getattr(self, f"{prefix}_shape"), betas)
+        shaped = torch.addmm(
+            getattr(self, f"{prefix}_const"), getattr(self, f"{prefix}_shape"), betas
+        )
         posed = torch.addmm(shaped, getattr(self, f"{prefix}_pose"), feature).view(3, -1, batch)
         blend = (weights @ glob.reshape(9, NUM_MANO_JOINTS, batch)).view(3, 3, -1, batch)
         shift = weights @ (joints - mv(glob, rest))

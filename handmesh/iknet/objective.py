@@ -137,9 +137,7 @@ def objective(
     grad_bone = (grad_placed * joints).sum((0, 1))
 
     # keypoints and the geometry term -> normalised joints -> centred joints -> points
-    grad_joints = torch.addcmul(
-        miss * (2 * KEYPOINT_WEIGHT / (3 * NUM_POINTS)), grad_placed, bone
-    )
+    grad_joints = torch.addcmul(miss * (2 * KEYPOINT_WEIGHT / (3 * NUM_POINTS)), grad_placed, bone)
     radial = (grad_joints * joints).sum((0, 1))
     grad_centred = grad_joints / length
     grad_centred[:, 0] -= joints[:, 0] * (radial / length)
@@ -147,6 +145,8 @@ def objective(
     grad_points[:, targets.root_point] -= grad_centred.sum(1)
 
     grad_pose, grad_betas = kinematics.vjp(state, grad_points)
-    grad_pose = torch.add(grad_pose.view(NUM_POSE, batch), pose_error, alpha=2 * POSE_WEIGHT / NUM_POSE)
+    grad_pose = torch.add(
+        grad_pose.view(NUM_POSE, batch), pose_error, alpha=2 * POSE_WEIGHT / NUM_POSE
+    )
     grad_betas = torch.add(grad_betas, betas, alpha=2 * BETA_WEIGHT)
     return total, torch.cat([grad_pose, grad_betas, grad_bone.unsqueeze(0)])

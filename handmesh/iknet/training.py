@@ -104,7 +104,7 @@ class PoseSampler:
     def joints(self, so3: Tensor, betas: Tensor) -> Tensor:
         """(B, 21, 3) canonical MANO joints (metres, MANO frame) of native (B, 48) poses."""
         kin = self.kinematics
-        state = kin(kin.pose_from_so3(so3.to(kin.eye.dtype)), betas.T.to(kin.eye.dtype))
+        state = kin(kin.pose_from_so3(so3.to(kin.dtype)), betas.T.to(kin.dtype))
         return kin.canonical_from_points(state.points)
 
 
@@ -131,7 +131,9 @@ def ik_error_mm(net: IKNet, sampler: PoseSampler, so3: Tensor, betas: Tensor) ->
 
 
 def _step_generator(seed: int, step: int) -> torch.Generator:
-    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step]).generate_state(1)[0]))
+    return torch.Generator().manual_seed(
+        int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
+    )
 
 
 def train_iknet(
@@ -157,8 +159,12 @@ def train_iknet(
     state_file = out.with_name(out.name + ".state.pt")
     sampler = PoseSampler(mano, config.pool_size, config.seed)
     held_out = PoseSampler(mano, 512, config.seed + HELD_OUT_SEED_OFFSET)
-    held_pose, held_betas = held_out.sample(512, _step_generator(config.seed + HELD_OUT_SEED_OFFSET, 0), 0.0)
-    net = IKNet().to(device)
+    held_pose, held_betas = held_out.sample(
+        512, _step_generator(config.seed + HELD_OUT_SEED_OFFSET, 0), 0.0
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        net = IKNet().to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.steps)
     start, before = 0, ik_error_mm(net, sampler, held_pose, held_betas)
@@ -184,8 +190,10 @@ def train_iknet(
             progress(done, config.steps, {"loss": loss.item()})
 
     after = ik_error_mm(net, sampler, held_pose, held_betas)
-    training = {"mano_source": str(mano.source), "steps": config.steps, "seed": config.seed,
-                "ik_error_mm": after}  # fmt: skip
+    training: dict[str, str | int | float] = {
+        "mano_source": str(mano.source), "steps": config.steps, "seed": config.seed,
+        "ik_error_mm": after,
+    }  # fmt: skip
     save_iknet(net, out, training=training)
     if state_file.exists():
         state_file.unlink()

@@ -58,9 +58,11 @@ def iknet_state_dict(checkpoint: Any, source: str) -> dict[str, torch.Tensor]:
     if not isinstance(state, Mapping) or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
     ):
-        found = sorted(map(str, checkpoint)) if isinstance(checkpoint, Mapping) else [
-            type(checkpoint).__name__
-        ]
+        found = (
+            sorted(map(str, checkpoint))
+            if isinstance(checkpoint, Mapping)
+            else [type(checkpoint).__name__]
+        )
         raise CheckpointError(
             f"{source}: not an IKNet weight file; expected a dict with the IKNet state dict "
             f"under {MODEL_KEY!r} (the layout of OakInk-HMR's assets/postprocess/iknet.pt), "
@@ -69,9 +71,7 @@ def iknet_state_dict(checkpoint: Any, source: str) -> dict[str, torch.Tensor]:
     return {k: v for k, v in state.items() if MANO_LAYER_KEY not in k}
 
 
-def load_iknet(
-    path: PathLike | None = None, map_location: str | torch.device = "cpu"
-) -> IKNet:
+def load_iknet(path: PathLike | None = None, map_location: str | torch.device = "cpu") -> IKNet:
     """Build IKNet, load ``path`` strictly and return it in eval mode.
 
     Args:
