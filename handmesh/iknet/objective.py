@@ -94,8 +94,10 @@ def objective(
     placed = torch.addcmul(targets.root, joints, bone)
     chain = placed[:, 1:].view(3, 4, NUM_FINGERS, batch)
     seg = chain[:, :3] - chain[:, 1:]  # (3, 3, 5, B): a - b, b - c, c - d
-    normal_ab = torch.linalg.cross(seg[:, 0], seg[:, 1], dim=0)
-    normal_bc = torch.linalg.cross(seg[:, 1], seg[:, 2], dim=0)
+    normals = torch.linalg.cross(
+        seg[:, :2], seg[:, 1:], dim=0
+    )  # (a - b) x (b - c), (b - c) x (c - d)
+    normal_ab, normal_bc = normals[:, 0], normals[:, 1]
     twist = (normal_ab * seg[:, 2]).sum(0)  # (5, B)
     bend = (normal_ab * normal_bc).sum((0, 1))  # (B,)
     pose_error = pose - targets.pose_target
