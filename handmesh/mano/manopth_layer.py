@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from handmesh.checkpoint.adapters import state_dict_adapter
 from handmesh.mano.constants import NUM_JOINTS, NUM_MANO_JOINTS
 from handmesh.mano.layer import KinematicTree, canonical_joints, check_input, mano_skinning
 from handmesh.mano.loader import load_mano_model
@@ -158,24 +159,6 @@ class ManoLayer(nn.Module):
             rotmats = roma.rotvec_to_rotmat(hands_mean.view(15, 3))
             self.register_buffer("th_hands_mean_rotmat", rotmats)
 
-    def _load_from_state_dict(
-        self,
-        state_dict: dict[str, Any],
-        prefix: str,
-        local_metadata: dict[str, Any],
-        strict: bool,
-        missing_keys: list[str],
-        unexpected_keys: list[str],
-        error_msgs: list[str],
-    ) -> None:
-        """Accept state dicts without ``th_comps`` (HandOccNet's manopth never registered it)."""
-        super()._load_from_state_dict(
-            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
-        )
-        for name in _OPTIONAL_BUFFERS:
-            if prefix + name in missing_keys:
-                missing_keys.remove(prefix + name)
-
     def _local_rotations(self, th_pose_coeffs: torch.Tensor) -> torch.Tensor:
         """(B, 16, 3, 3) joint rotations from the pose input, following manopth's modes."""
         check_input("ManoLayer", "th_pose_coeffs", th_pose_coeffs, None, self.th_v_template)
@@ -267,3 +250,12 @@ class ManoLayer(nn.Module):
             verts = verts + th_trans.unsqueeze(1)
         outputs = (verts * 1000, joints * 1000)
         return (*outputs, transforms) if self.return_transforms else outputs
+
+
+@state_dict_adapter(ManoLayer)
+def _manopth_layout(entries: dict[str, torch.Tensor], module: ManoLayer) -> dict[str, torch.Tensor]:
+    """State dicts without ``th_comps`` (HandOccNet's manopth never registered it) keep the
+    layer's own copy (derived from the MANO file in use)."""
+    own = dict(module.named_buffers())
+    filled = {name: own[name] for name in _OPTIONAL_BUFFERS if name in own and name not in entries}
+    return {**entries, **filled}
