@@ -15,8 +15,9 @@ from handmesh.engine.runner import eval_config, run_testing
 from handmesh.engine.tester import EvalOptions
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser(description: str = __doc__.splitlines()[0]) -> argparse.ArgumentParser:
+    """The test CLIs' flags (``train.test_model_hand_tailor`` adds its own to these)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--cfg", default=None, help="config file, e.g. an experiment's dump_cfg.yaml"
     )
@@ -24,10 +25,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--exp_id", default=None, help="default: eval_{experiment}_ckp{N}")
     parser.add_argument("--exp_root", default="exp", help="where experiment directories go")
     parser.add_argument("--workers", type=int, default=8, help="DataLoader workers in total")
-    parser.add_argument("--batch_size", type=int, default=None, help="total batch (all processes)")
+    parser.add_argument(
+        "--batch_size",
+        type=int,
+        default=None,
+        help="samples per evaluation batch (default TRAIN.BATCH_SIZE)",
+    )
     add_launch_arguments(parser)
     add_opts_argument(parser)
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:

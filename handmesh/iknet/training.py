@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from handmesh.checkpoint import read_checkpoint
 from handmesh.data.datasets.synthetic_pose import HandAxes, sample_articulation
-from handmesh.engine.checkpoint import read_checkpoint
 from handmesh.errors import ArgumentError, CheckpointError
 from handmesh.geometry.rotations import (
     axis_angle_to_quaternion_wxyz,

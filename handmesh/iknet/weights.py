@@ -2,7 +2,8 @@
 
 Layout (OakInk-HMR's ``CheckpointIO``): a dict whose ``"model"`` entry is the IKNet state dict
 (``invk_layers.*``). Entries of that state dict whose key contains ``"mano_layer"`` are dropped
-before the strict load, as the original does; other top-level entries are metadata and ignored
+before the strict load, as the original does (a layout adapter registered for ``IKNet`` with
+``handmesh.checkpoint``, the one loader); other top-level entries are metadata and ignored
 (``python -m train.train_iknet`` writes a ``"training"`` entry saying which MANO model it used).
 Files are read with ``torch.load(weights_only=True)`` only.
 """
@@ -16,7 +17,7 @@ from typing import Any, Union
 
 import torch
 
-from handmesh.engine.checkpoint import load_state_dict_checked, read_checkpoint
+from handmesh.checkpoint import load_state_dict, read_checkpoint, state_dict_adapter
 from handmesh.errors import CheckpointError
 from handmesh.iknet.network import IKNet
 from handmesh.io.atomic import atomic_torch_save
@@ -48,8 +49,14 @@ OFFICIAL_SOURCE = (
 )
 
 
+@state_dict_adapter(IKNet)
+def _drop_mano_layer(entries: dict[str, torch.Tensor], module: IKNet) -> dict[str, torch.Tensor]:
+    """OakInk-HMR drops every entry whose key contains ``mano_layer`` before its strict load."""
+    return {k: v for k, v in entries.items() if MANO_LAYER_KEY not in k}
+
+
 def iknet_state_dict(checkpoint: Any, source: str) -> dict[str, torch.Tensor]:
-    """The IKNet state dict inside a loaded ``iknet.pt`` (``mano_layer*`` entries dropped).
+    """The IKNet state dict inside a loaded ``iknet.pt`` (its ``"model"`` entry).
 
     Raises:
         CheckpointError: the object is not ``{"model": state_dict, ...}``.
@@ -68,7 +75,7 @@ def iknet_state_dict(checkpoint: Any, source: str) -> dict[str, torch.Tensor]:
             f"under {MODEL_KEY!r} (the layout of OakInk-HMR's assets/postprocess/iknet.pt), "
             f"found {found[:10]}"
         )
-    return {k: v for k, v in state.items() if MANO_LAYER_KEY not in k}
+    return dict(state)
 
 
 def load_iknet(path: PathLike | None = None, map_location: str | torch.device = "cpu") -> IKNet:
@@ -89,7 +96,7 @@ def load_iknet(path: PathLike | None = None, map_location: str | torch.device = 
         raise CheckpointError(f"IKNet weights not found: {file}; {OFFICIAL_SOURCE}.")
     state = iknet_state_dict(read_checkpoint(file), str(file))
     net = IKNet()
-    load_state_dict_checked(net, state, source=str(file), strict=True)
+    load_state_dict(net, state, source=f"IKNet weights {file}", mode="strict")
     return net.to(map_location).eval()
 
 
