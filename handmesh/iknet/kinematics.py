@@ -124,7 +124,6 @@ class ManoKinematics(nn.Module):
     mesh_weights: Tensor
     eye: Tensor  # (3, 3, 1, 1)
     skew_basis: Tensor  # (9, 3): skew(k).view(9) = skew_basis @ k
-    level_cumsum: Tensor  # (3, 3) lower-triangular ones
 
     def __init__(self, mano: MANO) -> None:
         super().__init__()
@@ -185,7 +184,6 @@ class ManoKinematics(nn.Module):
                               (2, 0, 1, -1), (2, 1, 0, 1)):  # fmt: skip
             skew[i, j, m] = sign
         buffer("skew_basis", skew.view(9, 3))
-        buffer("level_cumsum", torch.tril(torch.ones(NUM_LEVELS, NUM_LEVELS)))
         pose_index = [slots[slot] * 3 + d for d in range(3) for slot in range(NUM_MANO_JOINTS)]
         self.pose_index = pose_index
         self.pose_inverse = [int(i) for i in np.argsort(pose_index)]
@@ -240,7 +238,7 @@ class ManoKinematics(nn.Module):
         glob = torch.cat([root, g1, g2, g3], 2)
         parent_glob = torch.cat([root.expand(-1, -1, NUM_FINGERS, -1), g1, g2], 2)
         steps = mv(parent_glob, offsets).view(3, NUM_LEVELS, NUM_FINGERS * batch)
-        chains = (self.level_cumsum @ steps).view(3, NUM_LEVELS * NUM_FINGERS, batch)
+        chains = steps.cumsum(1).view(3, NUM_LEVELS * NUM_FINGERS, batch)
         joints = torch.cat([rest[:, :1], chains + rest[:, :1]], 1)
 
         feature = (rot[:, :, 1:] - self.eye).reshape(-1, batch)
@@ -295,7 +293,7 @@ class ManoKinematics(nn.Module):
 
         # forward kinematics: joints[1:] = rest[0] + cumsum over levels of parent_glob @ offsets
         grad_chain = grad_joints[:, 1:].reshape(3, NUM_LEVELS, NUM_FINGERS * batch)
-        grad_steps = (self.level_cumsum.T @ grad_chain).view(3, -1, batch)
+        grad_steps = grad_chain.flip(1).cumsum(1).flip(1).view(3, -1, batch)
         grad_rest[:, 0] += grad_joints[:, 0] + grad_chain.view(3, -1, batch).sum(1)
         grad_offsets = mtv(state.parent_glob, grad_steps)
         grad_parent = outer(grad_steps, state.offsets)

@@ -49,7 +49,7 @@ HELD_OUT_SEED_OFFSET = 1_000_003
 class IKNetTrainConfig:
     """IKNet training settings (``python -m train.train_iknet`` flags of the same names)."""
 
-    steps: int = 20000
+    steps: int = 3000
     batch_size: int = 256
     lr: float = 1e-3
     seed: int = 0
