@@ -147,9 +147,13 @@ class HandTailorFitter(nn.Module):
         assert total is not None
         return total
 
-    @torch.no_grad()
     def optimize(self, params: Tensor, targets: FitTargets) -> Tensor:
         """Run the Adam steps from (59, B) ``params``; returns the final parameters."""
+        with torch.inference_mode():
+            final = self._adam(params, targets)
+        return final.clone()
+
+    def _adam(self, params: Tensor, targets: FitTargets) -> Tensor:
         beta1, beta2 = self.adam_betas
         params = params.clone()
         first = torch.zeros_like(params)
@@ -167,11 +171,17 @@ class HandTailorFitter(nn.Module):
             params.addcdiv_(step, denom, value=-1.0)
         return params
 
-    @torch.no_grad()
     def forward(self, joints_3d: Tensor) -> dict[str, Tensor]:
+        # inference mode skips autograd's bookkeeping on the many small tensors (the gradients
+        # are hand-written); the outputs are cloned outside it, so they are ordinary tensors
+        with torch.inference_mode():
+            out = self._fit(joints_3d)
+        return {key: value.clone() for key, value in out.items()}
+
+    def _fit(self, joints_3d: Tensor) -> dict[str, Tensor]:
         kin = self.kinematics
         params, targets, so3_init, bone = self.prepare(joints_3d)
-        params = self.optimize(params, targets)
+        params = self._adam(params, targets)
         batch = params.shape[1]
         pose = params[:NUM_POSE].view(3, -1, batch)
         betas = params[NUM_POSE:BONE_ROW]

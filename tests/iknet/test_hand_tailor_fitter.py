@@ -91,7 +91,10 @@ def test_output_placement_units_and_no_grad_call_site() -> None:
         again = fit(joints)
     for key in KEYS:
         assert torch.equal(out[key], again[key]), key
-        assert not out[key].requires_grad
+        assert not out[key].requires_grad and not out[key].is_inference()
+    leaf = out["verts_3d"].requires_grad_(True)  # ordinary tensors: usable by autograd later
+    (grad,) = torch.autograd.grad((2 * leaf).sum(), leaf)
+    assert torch.equal(grad, torch.full_like(leaf, 2.0))
     # placed at the input joint 9, scaled to the input bone |j0 - j9| (camera metres)
     torch.testing.assert_close(out["joints_3d"][:, 9], joints[:, 9], atol=1e-12, rtol=0)
     bone_in = (joints[:, 0] - joints[:, 9]).norm(dim=-1)
