@@ -124,6 +124,7 @@ class ManoKinematics(nn.Module):
     mesh_weights: Tensor
     eye: Tensor  # (3, 3, 1, 1)
     skew_basis: Tensor  # (9, 3): skew(k).view(9) = skew_basis @ k
+    finger_segments: Tensor  # (15, 21): points -> the 3 bones of each finger (level, finger)
 
     def __init__(self, mano: MANO) -> None:
         super().__init__()
@@ -184,6 +185,10 @@ class ManoKinematics(nn.Module):
                               (2, 0, 1, -1), (2, 1, 0, 1)):  # fmt: skip
             skew[i, j, m] = sign
         buffer("skew_basis", skew.view(9, 3))
+        segments = torch.zeros(NUM_LEVELS * NUM_FINGERS, NUM_POINTS)
+        for row in range(NUM_LEVELS * NUM_FINGERS):  # knuckle-side point minus tip-side point
+            segments[row, 1 + row], segments[row, 1 + NUM_FINGERS + row] = 1.0, -1.0
+        buffer("finger_segments", segments)
         pose_index = [slots[slot] * 3 + d for d in range(3) for slot in range(NUM_MANO_JOINTS)]
         self.pose_index = pose_index
         self.pose_inverse = [int(i) for i in np.argsort(pose_index)]

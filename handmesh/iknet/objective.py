@@ -25,7 +25,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from handmesh.iknet.kinematics import NUM_FINGERS, NUM_POINTS, ManoKinematics
@@ -92,8 +91,7 @@ def objective(
     joints = centred / length
     miss = joints - targets.joints
     placed = torch.addcmul(targets.root, joints, bone)
-    chain = placed[:, 1:].view(3, 4, NUM_FINGERS, batch)
-    seg = chain[:, :3] - chain[:, 1:]  # (3, 3, 5, B): a - b, b - c, c - d
+    seg = (kinematics.finger_segments @ placed).view(3, 3, NUM_FINGERS, batch)  # a-b, b-c, c-d
     normals = torch.linalg.cross(
         seg[:, :2], seg[:, 1:], dim=0
     )  # (a - b) x (b - c), (b - c) x (c - d)
@@ -133,9 +131,7 @@ def objective(
         ],
         1,
     )  # (3, 3, 5, B)
-    # seg[i] = chain[i] - chain[i + 1]
-    grad_chain = F.pad(grad_seg, (0, 0, 0, 0, 0, 1)) - F.pad(grad_seg, (0, 0, 0, 0, 1, 0))
-    grad_placed = F.pad(grad_chain.view(3, -1, batch), (0, 0, 1, 0))  # the wrist: no geo term
+    grad_placed = kinematics.finger_segments.T @ grad_seg.view(3, -1, batch)
     grad_bone = (grad_placed * joints).sum((0, 1))
 
     # keypoints and the geometry term -> normalised joints -> centred joints -> points
