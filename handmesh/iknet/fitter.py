@@ -16,6 +16,14 @@ numbers were computed with all three):
   which adds one, so the bias corrections use 2..21. ``False`` is textbook Adam (1..20).
 * ``optimize_bone=True``: the bone length is an optimised parameter although it only scales the
   geometry term (the mesh uses the input bone). ``False`` keeps it at the input bone.
+
+Agreement with the original (OakInk-HMR's JAX code run on the same joints and IKNet poses, on the
+synthetic hand): in float64 the objective and its gradient agree to 1e-14 (relative) and the fitted
+vertices to 0.0005 mm on average. The fit is sensitive at float32 resolution (Adam with
+``beta2 = 0.5`` normalises every gradient component, and ``|twist|`` and the wrong-way clip have
+kinks): the original's own float32 and float64 results differ by 0.05 mm on average (up to a few
+mm for a rare sample), and float32 runs of the two agree to the same level. The JAX MANO layer's
+1e-8 guards in its Rodrigues formula are not reproduced (below float32 resolution).
 """
 
 from __future__ import annotations

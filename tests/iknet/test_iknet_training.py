@@ -76,8 +76,8 @@ def test_train_iknet_cli_lowers_the_ik_error_on_held_out_poses(tmp_path: Path) -
     out = tmp_path / "iknet.pt"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     done = subprocess.run(
-        [sys.executable, "-m", "train.train_iknet", "--allow_synthetic", "--steps", "300",
-         "--batch_size", "64", "--pool_size", "1024", "--out", str(out)],
+        [sys.executable, "-m", "train.train_iknet", "--allow_synthetic", "--steps", "200",
+         "--batch_size", "32", "--pool_size", "1024", "--out", str(out)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
