@@ -7,7 +7,8 @@ alternating measurements are taken of the batched fit and of a per-sample loop o
 fitter (batch 1, the original's structure) on up to ``--loop_samples`` samples; medians are
 reported side by side with their ratio, and the ratio to the original's 5.4 ms per sample
 (OakInk-HMR's JAX fitting unit on the 2-core development CPU, warm, quoted from the issue).
-The machine's load average is printed: on a shared machine, timings vary with it.
+The machine's load average is printed: on a shared machine wall-clock timings vary with it; the
+process CPU time of the batched fit (meaningful with ``--threads 1``) varies less.
 
     python benchmarks/hand_tailor_fit.py [--batches 1,16,64,256] [--rounds 5] [--threads N]
         [--device cpu|cuda|all] [--iknet assets/postprocess/iknet.pt] [--reg_target batch]
@@ -40,18 +41,20 @@ def natural_joints(mano: MANO, batch: int, seed: int = 0) -> torch.Tensor:
     return joints + noise + torch.tensor([0.02, -0.03, 0.6])
 
 
-def _timed(run: Callable[[], object], device: str) -> float:
-    start = time.perf_counter()
+def _timed(run: Callable[[], object], device: str) -> tuple[float, float]:
+    """Wall-clock and process CPU seconds of ``run()``."""
+    start, cpu = time.perf_counter(), time.process_time()
     run()
     if device == "cuda":
         torch.cuda.synchronize()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def measure(
     fitter: HandTailorFitter, joints: torch.Tensor, rounds: int, loop_samples: int, device: str
 ) -> dict[str, float]:
-    """Warm-up (first call) time and median ms/sample of the batched fit and the per-sample loop."""
+    """Warm-up (first call) time and median ms/sample of the batched fit (wall and process CPU)
+    and of the per-sample loop (wall)."""
     batch = joints.shape[0]
     looped = joints[: min(batch, loop_samples)]
 
@@ -62,15 +65,18 @@ def measure(
         for i in range(looped.shape[0]):
             fitter(looped[i : i + 1])
 
-    first = _timed(batched, device)
+    first, _ = _timed(batched, device)
     _timed(per_sample, device)
-    batched_ms, loop_ms = [], []
+    batched_ms, batched_cpu_ms, loop_ms = [], [], []
     for _ in range(rounds):
-        batched_ms.append(_timed(batched, device) * 1e3 / batch)
-        loop_ms.append(_timed(per_sample, device) * 1e3 / looped.shape[0])
+        wall, cpu = _timed(batched, device)
+        batched_ms.append(wall * 1e3 / batch)
+        batched_cpu_ms.append(cpu * 1e3 / batch)
+        loop_ms.append(_timed(per_sample, device)[0] * 1e3 / looped.shape[0])
     return {
         "first_call_ms": first * 1e3,
         "batched": statistics.median(batched_ms),
+        "batched_cpu": statistics.median(batched_cpu_ms),
         "loop": statistics.median(loop_ms),
     }
 
@@ -97,7 +103,8 @@ def main() -> None:
           f"{args.reg_target}; torch threads {torch.get_num_threads()}; load average "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")  # fmt: skip
     header = (f"{'device':>6} {'batch':>5} {'first call ms':>13} {'batched ms/sample':>17} "
-              f"{'per-sample loop ms/sample':>25} {'loop/batched':>12} {'original/batched':>16}")  # fmt: skip
+              f"{'(process CPU)':>13} {'per-sample loop ms/sample':>25} {'loop/batched':>12} "
+              f"{'original/batched':>16}")  # fmt: skip
     print(header)
     for device in devices:
         fitter = HandTailorFitter(iknet, mano=mano, reg_target=args.reg_target).to(device)
@@ -106,7 +113,7 @@ def main() -> None:
             result = measure(fitter, joints, args.rounds, args.loop_samples, device)
             print(
                 f"{device:>6} {batch:>5} {result['first_call_ms']:>13.1f} "
-                f"{result['batched']:>17.3f} {result['loop']:>25.3f} "
+                f"{result['batched']:>17.3f} {result['batched_cpu']:>13.3f} {result['loop']:>25.3f} "
                 f"{result['loop'] / result['batched']:>12.1f} "
                 f"{ORIGINAL_MS_PER_SAMPLE / result['batched']:>16.1f}"
             )
