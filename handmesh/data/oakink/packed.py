@@ -205,5 +205,5 @@ def missing_packed(out_dir: str | os.PathLike, info_strs: list[str]) -> list[str
         raise DataNotFoundError(
             f"OakInk packed annotations {out_dir} are missing: run dev/pack_oakink_image.py"
         )
-    present = {entry.name for entry in os.scandir(out_dir)}
+    present = {entry.name for entry in os.scandir(os.fspath(out_dir))}
     return [name for name in info_strs if f"{name}.pkl" not in present]

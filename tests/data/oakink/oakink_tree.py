@@ -15,8 +15,10 @@ values the files were written from.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,8 +78,17 @@ class OakInkTree:
     splits: dict[str, list[list]] = field(default_factory=dict)  # relative split path -> entries
     objects: dict[str, tuple[Path, np.ndarray, np.ndarray]] = field(default_factory=dict)
 
-    def split_entries(self, relative: str) -> list[list]:
-        return self.splits[relative]
+    def copy_to(self, data_dir: str | Path) -> OakInkTree:
+        """The same tree copied to ``data_dir`` (faster than writing it again)."""
+        data_dir = Path(data_dir)
+        shutil.copytree(self.data_dir, data_dir)
+        objects = {
+            obj_id: (data_dir / path.relative_to(self.data_dir), verts, faces)
+            for obj_id, (path, verts, faces) in self.objects.items()
+        }
+        return dataclasses.replace(
+            self, data_dir=data_dir, root=data_dir / "image", objects=objects
+        )
 
 
 def info_name(item: tuple) -> str:
@@ -124,11 +135,15 @@ def _hand(
     return joints.astype(np.float32), verts.astype(np.float32)
 
 
-def _items() -> list[tuple[str, int, int, int]]:
+def _frames(frames: tuple[int, ...], frames_scale: int) -> list[int]:
+    return [frame + 10 * repeat for repeat in range(frames_scale) for frame in frames]
+
+
+def _items(frames_scale: int) -> list[tuple[str, int, int, int]]:
     return [
         (seq, sbj, frame, cam)
         for seq, frames, subjects in SEQUENCES
-        for frame in frames
+        for frame in _frames(frames, frames_scale)
         for cam in CAMS
         for sbj in subjects
     ]
@@ -237,11 +252,15 @@ def _split_lists(items: list[tuple], rng: np.random.Generator) -> dict[str, list
     return shuffled
 
 
-def make_oakink_tree(data_dir: str | Path, *, images: bool = True, seed: int = 0) -> OakInkTree:
-    """Write the tree under ``<data_dir>/image`` and return what was written.
+def make_oakink_tree(
+    data_dir: str | Path, *, images: bool = True, frames_scale: int = 1, seed: int = 0
+) -> OakInkTree:
+    """Write the tree under ``<data_dir>/image`` and return what was written (22 samples).
 
     Args:
         images: write the PNG images (the packer never reads them).
+        frames_scale: repeat each sequence's frames this many times (22 x frames_scale samples).
+        seed: the generator's seed (the same seed writes the same files).
     """
     rng = np.random.default_rng(seed)
     data_dir = Path(data_dir)
@@ -254,7 +273,7 @@ def make_oakink_tree(data_dir: str | Path, *, images: bool = True, seed: int = 0
         transform[:3, :3] = _rotation(rng)
         transform[:3, 3] = rng.uniform(-0.5, 0.5, 3)
         extrinsics[cam] = torch.from_numpy(transform.astype(np.float32))
-    items = _items()
+    items = _items(frames_scale)
     for item in items:
         name = info_name(item)
         cam = item[3]
@@ -302,7 +321,7 @@ def make_oakink_tree(data_dir: str | Path, *, images: bool = True, seed: int = 0
     _write_objects(tree)
     if images:
         for seq, frames, _ in SEQUENCES:
-            for frame in frames:
+            for frame in _frames(frames, frames_scale):
                 for cam in CAMS:
                     path = (
                         tree.root / "stream_release_v2" / seq / f"{CAMERA_NAMES[cam]}_{frame}.png"
