@@ -9,7 +9,8 @@ format) and an ``index.json`` per completed split. ``--all`` packs every split t
 ``config/oii`` configs read (default, subject and object; train+val and test). Rerunning skips the
 files already complete, so an interrupted run resumes. A sample whose raw file is missing or
 corrupt is reported by name and the rest carries on; the failures are listed at the end and the
-exit code is 1. Setup errors (no split file, ...) print one ``error:`` line and exit with 2.
+exit code is 1. Setup errors (no split file, ...) print one ``error:`` line and exit with 2;
+Ctrl-C exits with 130 (the files written so far are complete and are kept).
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HandmeshError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: run the same command again to resume", file=sys.stderr)
+        return 130
     failures = [(report, failure) for report in reports for failure in report.failures]
     if not failures:
         return 0
