@@ -10,7 +10,6 @@ camera-space metres, ``obj_transf`` (4, 4) T_c_o, all numpy arrays; ``general_in
 from __future__ import annotations
 
 import os
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import torch
 from handmesh.data.oakink.layout import annotation_path
 from handmesh.data.oakink.mano_pose import oakink_mano_pose
 from handmesh.errors import DataError, DataNotFoundError
-from handmesh.io.safe_pickle import UnsafePickleError, safe_load_pickle
+from handmesh.io.safe_pickle import safe_load_pickle
 
 __all__ = [
     "ARRAY_SHAPES",
@@ -48,9 +47,7 @@ def read_pickle_file(path: str | os.PathLike, what: str = "OakInk annotation") -
         return safe_load_pickle(path)
     except FileNotFoundError:
         raise DataNotFoundError(f"{what} file {path} is missing") from None
-    except UnsafePickleError:
-        raise
-    except (pickle.UnpicklingError, OSError) as error:
+    except OSError as error:
         raise DataError(f"{what} file {path} cannot be read: {error}") from None
 
 
