@@ -13,7 +13,6 @@ RAW_KEYS: dict[str, str] = {
     "joints_3d": "(21, 3) float32 camera-space joints, metres, canonical order",
     "verts_3d": "(778, 3) float32 camera-space MANO vertices, metres (mesh datasets only)",
     "joints_2d": "(21, 2) float32 projection of joints_3d, raw-image pixels",
-    "verts_2d": "(778, 2) float32 projection of verts_3d, raw-image pixels (OakInk WITH_VERTS_2D)",
     "mano_pose": "(48,) float32 axis-angle: global rotation (camera frame) + 15 joints, flat_hand_mean=False offsets unless the dataset says otherwise",
     "mano_shape": "(10,) float32 betas",
     "side": "'right' or 'left'",

@@ -14,7 +14,8 @@ USE_PACK         read ``OakInk/image/anno_packed/<SPLIT_MODE>/<DATA_SPLIT>/<info
                  (``dev/pack_oakink_image.py``) instead of the raw ``anno/`` pickles; both give
                  the same samples
 AUG, AUG_PARAM   augmentation (OakInk-HMR names; ``AUG_PARAM: None`` = the recipe's defaults)
-WITH_VERTS_2D    also give the raw ``verts_2d`` projection
+WITH_VERTS_2D    keep the transform's ``target_verts_2d`` and ``target_verts_vis`` (dropped
+                 otherwise, as the original gives them only with this flag)
 WITH_HAND_FACES  also give ``hand_faces`` (1538, 3) int64, the MANO faces (from
                  DATA_PRESET.MANO_ROOT, or the synthetic hand's with ALLOW_SYNTHETIC_MANO)
 WITH_MANO        also give ``mano_pose`` (48,) (camera-frame axis-angle of the full joint
@@ -50,16 +51,16 @@ from handmesh.data.oakink.layout import MODE_SPLITS, packed_dir
 from handmesh.data.oakink.packed import check_index, missing_packed, read_packed
 from handmesh.data.oakink.reader import OakInkImageReader, read_image
 from handmesh.data.transforms import HandTransform
-from handmesh.errors import ArgumentError, ConfigError, DataNotFoundError
+from handmesh.errors import ArgumentError, DataNotFoundError
 from handmesh.geometry.camera import project_points
-from handmesh.registry import DATASETS, check_keys
+from handmesh.mano.loader import load_mano_from_preset
+from handmesh.registry import DATASETS
 
 __all__ = ["OakInk"]
 
 logger = logging.getLogger(__name__)
 
 CONFIG_KEYS = (
-    "TYPE",
     "DATA_MODE",
     "DATA_SPLIT",
     "DATA_ROOT",
@@ -74,6 +75,7 @@ CONFIG_KEYS = (
 DATA_MODES = ("3D",)
 NO_AUG_PARAM = (None, "None", "none", "")  # YAML ``AUG_PARAM: None`` is the string "None"
 MAX_LISTED_MISSING = 3
+VERTS_2D_KEYS = ("target_verts_2d", "target_verts_vis")
 
 
 @DATASETS.register()
@@ -85,7 +87,7 @@ class OakInk(HandDataset):
         data_split: ``all``, ``train+val``, ``train``, ``val`` or ``test``.
         split_mode: ``default``, ``subject``, ``object`` or ``handobject``.
         use_pack: read the packed annotations (``dev/pack_oakink_image.py``).
-        with_verts_2d: add ``verts_2d`` (778, 2) raw pixels to the raw sample.
+        with_verts_2d: keep ``target_verts_2d`` and ``target_verts_vis`` in the samples.
         with_mano: add ``mano_pose`` (48,) and ``mano_shape`` (10,).
         hand_faces: (1538, 3) MANO faces to attach to every sample as ``hand_faces``; None for
             none (``WITH_HAND_FACES: false``).
@@ -97,6 +99,7 @@ class OakInk(HandDataset):
     """
 
     name = "OakInk"
+    CONFIG_KEYS = CONFIG_KEYS
 
     def __init__(
         self,
@@ -215,8 +218,6 @@ class OakInk(HandDataset):
             "image_path": image_path,
             "sample_idx": idx,
         }
-        if self.with_verts_2d:
-            raw["verts_2d"] = self._project(verts_3d, cam_intr)
         if self.with_mano:
             raw["mano_pose"] = np.asarray(annotations["mano_pose"], np.float32).reshape(48)
             raw["mano_shape"] = np.asarray(annotations["mano_shape"], np.float32).reshape(10)
@@ -228,46 +229,38 @@ class OakInk(HandDataset):
 
     def __getitem__(self, idx: int) -> dict[str, Any]:
         sample = super().__getitem__(idx)
+        if not self.with_verts_2d:
+            for key in VERTS_2D_KEYS:
+                sample.pop(key, None)
         if self.hand_faces is not None:
             sample["hand_faces"] = torch.from_numpy(self.hand_faces)
         return sample
 
     @classmethod
     def from_config(
-        cls, cfg: Mapping[str, Any], data_preset: Mapping[str, Any] | None = None, **extra: Any
-    ) -> OakInk:
-        """Build from a ``DATASET.*`` node and DATA_PRESET (transform, MANO_ROOT,
-        ALLOW_SYNTHETIC_MANO for the faces)."""
-        check_keys(cfg, CONFIG_KEYS, where="DATASET")
+        cls, cfg: Mapping[str, Any], *, data_preset: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The constructor's arguments from a ``DATASET.*`` node and DATA_PRESET (the transform;
+        MANO_ROOT / ALLOW_SYNTHETIC_MANO for WITH_HAND_FACES)."""
         preset = data_preset or {}
         split = str(cfg.get("DATA_SPLIT", "train+val"))
         aug_param = cfg.get("AUG_PARAM")
         if isinstance(aug_param, str) and aug_param in NO_AUG_PARAM:
             aug_param = None
-        mode = str(cfg.get("DATA_MODE", "3D"))
-        if mode not in DATA_MODES:
-            raise ConfigError(f"DATASET.DATA_MODE: OakInk supports {DATA_MODES}, got {mode!r}")
         transform = cls.transform_from_preset(
             preset, split, aug=bool(cfg.get("AUG", False)), aug_param=aug_param
         )
         faces = None
         if bool(cfg.get("WITH_HAND_FACES", False)):
-            from handmesh.mano.loader import load_mano_model
-
-            mano = load_mano_model(
-                preset.get("MANO_ROOT") or None,
-                "right",
-                allow_synthetic=bool(preset.get("ALLOW_SYNTHETIC_MANO", False)),
-            )
-            faces = mano.faces
-        return cls(
-            data_root=str(cfg.get("DATA_ROOT", "data")),
-            data_split=split,
-            split_mode=str(cfg.get("SPLIT_MODE", "default")),
-            use_pack=bool(cfg.get("USE_PACK", False)),
-            with_verts_2d=bool(cfg.get("WITH_VERTS_2D", False)),
-            with_mano=bool(cfg.get("WITH_MANO", False)),
-            hand_faces=faces,
-            data_mode=mode,
-            transform=transform,
-        )
+            faces = load_mano_from_preset(preset, "right").faces
+        return {
+            "data_root": str(cfg.get("DATA_ROOT", "data")),
+            "data_split": split,
+            "split_mode": str(cfg.get("SPLIT_MODE", "default")),
+            "use_pack": bool(cfg.get("USE_PACK", False)),
+            "with_verts_2d": bool(cfg.get("WITH_VERTS_2D", False)),
+            "with_mano": bool(cfg.get("WITH_MANO", False)),
+            "hand_faces": faces,
+            "data_mode": str(cfg.get("DATA_MODE", "3D")),
+            "transform": transform,
+        }

@@ -41,7 +41,7 @@ def _pinhole(points: np.ndarray, k: np.ndarray, eps: float = 0.0) -> np.ndarray:
 
 
 def test_raw_samples_hold_the_files_values(oakink_tree: OakInkTree) -> None:
-    dataset = OakInk(_data_root(oakink_tree), "test", "object", with_mano=True, with_verts_2d=True)
+    dataset = OakInk(_data_root(oakink_tree), "test", "object", with_mano=True)
     border_seen = False
     for idx, name in enumerate(dataset.info_str_list):
         raw = dataset.get_raw(idx)
@@ -53,7 +53,6 @@ def test_raw_samples_hold_the_files_values(oakink_tree: OakInkTree) -> None:
         assert np.array_equal(raw["verts_3d"], generated.verts)
         k = generated.cam_intr
         assert np.allclose(raw["joints_2d"], _pinhole(generated.joints, k), atol=2e-4)
-        assert np.allclose(raw["verts_2d"], _pinhole(generated.verts, k), atol=2e-4)
         assert raw["mano_pose"].shape == (48,) and raw["mano_shape"].shape == (10,)
         if generated.item == BORDER_ITEM:
             border_seen = True
@@ -188,11 +187,13 @@ def test_config_keys_and_hand_faces(oakink_tree: OakInkTree) -> None:
                     data_preset=preset)  # fmt: skip
     faces = dataset[0]["hand_faces"]
     assert faces.dtype == torch.int64 and faces.shape == (1538, 3)
+    assert dataset[0]["target_verts_2d"].shape == (778, 2)
+    assert "target_verts_2d" not in build(_node(root), DATASETS, data_preset=PRESET)[0]
     batch = collate([dataset[0], dataset[1]])
     assert batch["image"].shape == (2, 3, 224, 224)
     with pytest.raises(ConfigKeyError, match="USE_PAK"):
         build(_node(root, USE_PAK=True), DATASETS, data_preset=PRESET)
-    with pytest.raises(ConfigError, match="DATA_MODE"):
+    with pytest.raises(ConfigError, match="data_mode"):
         build(_node(root, DATA_MODE="2D"), DATASETS, data_preset=PRESET)
     with pytest.raises(DataNotFoundError, match="must hold OakInk/image"):
         build(_node(root / "missing"), DATASETS, data_preset=PRESET)
