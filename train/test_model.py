@@ -10,26 +10,39 @@ import argparse
 import sys
 
 from handmesh.config import add_opts_argument
-from handmesh.engine.cli import add_launch_arguments, launch_settings, run_cli
+from handmesh.engine.cli import (
+    ArgumentParser,
+    add_launch_arguments,
+    launch_settings,
+    non_negative_int,
+    positive_int,
+    run_cli,
+)
 from handmesh.engine.runner import eval_config, run_testing
 from handmesh.engine.tester import EvalOptions
 
 
 def build_parser(description: str = __doc__.splitlines()[0]) -> argparse.ArgumentParser:
     """The test CLIs' flags (``train.test_model_hand_tailor`` adds its own to these)."""
-    parser = argparse.ArgumentParser(description=description)
+    parser = ArgumentParser(description=description)
     parser.add_argument(
         "--cfg", default=None, help="config file, e.g. an experiment's dump_cfg.yaml"
     )
     parser.add_argument("--reload", default=None, help="checkpoint file ({Model}.pth.tar)")
     parser.add_argument("--exp_id", default=None, help="default: eval_{experiment}_ckp{N}")
     parser.add_argument("--exp_root", default="exp", help="where experiment directories go")
-    parser.add_argument("--workers", type=int, default=8, help="DataLoader workers in total")
+    parser.add_argument(
+        "--workers", type=non_negative_int, default=8, help="DataLoader workers in total"
+    )
     parser.add_argument(
         "--batch_size",
-        type=int,
+        type=positive_int,
         default=None,
-        help="samples per evaluation batch (default TRAIN.BATCH_SIZE)",
+        help="samples per evaluation batch (each process runs whole batches); "
+        "default TRAIN.BATCH_SIZE",
+    )
+    parser.add_argument(
+        "--untrained", action="store_true", help="test the model without loading weights"
     )
     add_launch_arguments(parser)
     add_opts_argument(parser)
@@ -42,7 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    cfg = eval_config(args.cfg, args.opts, args.reload)
+    cfg = eval_config(args.cfg, args.opts, args.reload, args.untrained)
     options = EvalOptions(
         reload=args.reload,
         exp_id=args.exp_id,

@@ -102,7 +102,9 @@ def hand_tailor_config(cfg: Any, iknet: str, per_sample_reg: bool) -> tuple[Any,
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     cfg, fitted = hand_tailor_config(
-        eval_config(args.cfg, args.opts, args.reload), args.iknet, args.per_sample_reg
+        eval_config(args.cfg, args.opts, args.reload, args.untrained),
+        args.iknet,
+        args.per_sample_reg,
     )
     batch = args.batch_size or int(cfg["TRAIN"]["BATCH_SIZE"])
     if not fitted:

@@ -15,7 +15,7 @@ import sys
 import torch
 from tqdm import tqdm
 
-from handmesh.engine.cli import run_cli
+from handmesh.engine.cli import ArgumentParser, positive_int, run_cli
 from handmesh.iknet.training import IKNetTrainConfig, train_iknet
 from handmesh.iknet.weights import DEFAULT_IKNET_PATH
 from handmesh.mano import MANO
@@ -24,7 +24,7 @@ from handmesh.mano.synthetic import SYNTHETIC_MANO_NOTE
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = IKNetTrainConfig()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(DEFAULT_IKNET_PATH), help="weights file to write")
     parser.add_argument("--mano_root", default=None, help="MANO_RIGHT.pkl or its folder")
     parser.add_argument(
@@ -32,14 +32,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="use the built-in synthetic hand when the MANO file is missing",
     )
-    parser.add_argument("--steps", type=int, default=defaults.steps)
-    parser.add_argument("--batch_size", type=int, default=defaults.batch_size)
+    parser.add_argument("--steps", type=positive_int, default=defaults.steps)
+    parser.add_argument("--batch_size", type=positive_int, default=defaults.batch_size)
     parser.add_argument("--lr", type=float, default=defaults.lr, help="Adam, cosine decay")
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--pool_size", type=int, default=defaults.pool_size)
+    parser.add_argument("--pool_size", type=positive_int, default=defaults.pool_size)
     parser.add_argument("--pose_jitter", type=float, default=defaults.pose_jitter)
     parser.add_argument("--joint_noise", type=float, default=defaults.joint_noise)
-    parser.add_argument("--save_every", type=int, default=defaults.save_every)
+    parser.add_argument("--save_every", type=positive_int, default=defaults.save_every)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--resume", action="store_true", help="continue from OUT.state.pt")
     return parser.parse_args(argv)
