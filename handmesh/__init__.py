@@ -8,6 +8,7 @@ from handmesh import (  # noqa: F401  (registration)
     backbones,
     data,
     heads,
+    iknet,
     losses,
     metrics,
     models,

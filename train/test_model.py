@@ -22,8 +22,9 @@ from handmesh.engine.runner import eval_config, run_testing
 from handmesh.engine.tester import EvalOptions
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser(description: str = __doc__.splitlines()[0]) -> argparse.ArgumentParser:
+    """The test CLIs' flags (``train.test_model_hand_tailor`` adds its own to these)."""
+    parser = ArgumentParser(description=description)
     parser.add_argument(
         "--cfg", default=None, help="config file, e.g. an experiment's dump_cfg.yaml"
     )
@@ -45,7 +46,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     add_launch_arguments(parser)
     add_opts_argument(parser)
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -50,7 +50,8 @@ SAMPLE_KEYS: dict[str, str] = {
 
 PRED_KEYS: dict[str, str] = {
     "joints_3d": "(B, 21, 3) camera metres",
-    "verts_3d": "(B, 778, 3) camera metres (mesh models)",
+    "verts_3d": "(B, 778, 3) camera metres (mesh models; the HandTailorFit postprocess step adds the fitted mesh for joint models)",
+    "fitted_joints_3d": "(B, 21, 3) camera metres, the joints of the HandTailor fit (HandTailorFit step); joints_3d stays the model's",
     "joints_2d": "(B, 21, 2) crop pixels",
     "uvd": "(B, 21, 3) normalised uvd (2.5D models)",
 }
