@@ -12,6 +12,7 @@ A model class declares:
   reads: ``PRETRAINED``, ``PRETRAINED_MODE``, ``METRIC``);
 - ``DEFAULT_LOSS``: the loss nodes used when ``MODEL.LOSS`` is absent (an explicit empty list is
   refused);
+- ``PREDICTS_MESH``: True when ``forward`` returns ``verts_3d``;
 - optionally ``training_hooks()``: ``handmesh.engine.hooks.HookBase`` instances the trainer runs
   (e.g. stage freezing, extra logging), so model-specific needs stay out of the trainer.
 """
@@ -53,6 +54,9 @@ class HandModel(nn.Module):
     DEFAULT_LOSS: ClassVar[tuple[Mapping[str, Any], ...]] = ()
     DEFAULT_METRICS: ClassVar[tuple[str, ...]] = ("mpjpe", "pa_mpjpe", "pck_auc")
     TRAIN_METRICS: ClassVar[tuple[str, ...]] = ("mpjpe",)
+    #: whether ``forward`` returns ``verts_3d`` (a mesh); joint-only models get one from a fit
+    #: (``train.test_model_hand_tailor``)
+    PREDICTS_MESH: ClassVar[bool] = False
 
     def __init__(self, losses: Sequence[nn.Module] | None = None) -> None:
         super().__init__()
