@@ -304,7 +304,7 @@ def joint_regressor_with_tips(
             f"fingertips must be one of {sorted(FINGERTIPS)} (i2l: middle tip 445, as the "
             f"published checkpoints; manopth: 444), got {fingertips!r}"
         )
-    native = torch.as_tensor(np.asarray(j_regressor), dtype=torch.float32)
+    native = torch.tensor(np.asarray(j_regressor), dtype=torch.float32)
     if native.dim() != 2 or native.shape[0] != 16:
         raise ArgumentError(
             f"j_regressor must be MANO's (16, V) regressor, got shape {tuple(native.shape)}"

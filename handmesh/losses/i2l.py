@@ -27,8 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from handmesh.codecs import UVDCodec
 from handmesh.errors import ArgumentError
-from handmesh.geometry.camera import UVD_DEPTH_RANGE, xyz_to_uvd
+from handmesh.registry import LOSSES
 
 __all__ = [
     "FACE_INDEXING",
@@ -39,6 +40,7 @@ __all__ = [
 ]
 
 FACE_INDEXING = ("oakink", "fixed")
+PARAM_STAGE_LAMBDAS = ("LAMBDA_POSE_PARAM", "LAMBDA_SHAPE_PARAM", "LAMBDA_JOINT_FIT_CAM")
 
 
 def coord_l1(pred: torch.Tensor, target: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
@@ -129,6 +131,7 @@ def edge_length_loss(
     return torch.cat(diffs, dim=1).mean()
 
 
+@LOSSES.register("I2L_MeshNet_Loss")
 class I2LMeshNetLoss(nn.Module):
     """``forward(preds, batch) -> (weighted sum, {term: unweighted value})``.
 
@@ -136,24 +139,33 @@ class I2LMeshNetLoss(nn.Module):
     (B, 21, 3), all in bins (x, y, z). batch: ``target_joints_3d`` (B, 21, 3) and
     ``target_verts_3d`` (B, V, 3) camera metres, ``target_root_joint`` (B, 3), ``target_cam_intr``
     (B, 3, 3) crop intrinsics, ``target_joints_vis`` (B, 21), ``target_verts_vis`` (B, V).
-    Targets are the points' normalised uvd times (W, H, D). Terms with lambda 0 are skipped and
-    not logged.
+    Targets are the points' normalised uvd (``codec.encode_xyz``) times (W, H, D). Terms with
+    lambda 0 are skipped and not logged.
 
     Args:
         faces: (F, 3) mesh faces (the model's MANO faces).
-        image_size: (W, H) crop pixels (256, 256).
+        codec: the uvd encoding (crop size, depth range) of the model.
         heatmap_shape: (D, H, W) bins (64, 64, 64).
         lambda_*: term weights (defaults: the published ones).
         face_indexing: "oakink" (default, the original's bug) or "fixed"; see the module docstring.
-        depth_range: metres spanned by the normalised depth.
     """
+
+    CONFIG_KEYS = (
+        "LAMBDA_JOINT_FIT",
+        "LAMBDA_MESH_FIT",
+        "LAMBDA_MESH_JOINT_FIT",
+        "LAMBDA_MESH_NORMAL",
+        "LAMBDA_MESH_EDGE",
+        *PARAM_STAGE_LAMBDAS,
+        "FACE_INDEXING",
+    )
 
     faces: torch.Tensor
 
     def __init__(
         self,
         faces: np.ndarray | torch.Tensor,
-        image_size: Sequence[int] = (256, 256),
+        codec: UVDCodec | None = None,
         heatmap_shape: Sequence[int] = (64, 64, 64),
         lambda_joint_fit: float = 1.0,
         lambda_mesh_fit: float = 1.0,
@@ -161,7 +173,6 @@ class I2LMeshNetLoss(nn.Module):
         lambda_mesh_normal: float = 0.1,
         lambda_mesh_edge: float = 1.0,
         face_indexing: str = "oakink",
-        depth_range: float = UVD_DEPTH_RANGE,
     ) -> None:
         super().__init__()
         if face_indexing not in FACE_INDEXING:
@@ -170,15 +181,14 @@ class I2LMeshNetLoss(nn.Module):
             )
         if len(heatmap_shape) != 3:
             raise ArgumentError(f"heatmap_shape must be (D, H, W), got {list(heatmap_shape)}")
-        face_tensor = torch.as_tensor(np.asarray(faces), dtype=torch.long)
+        face_tensor = torch.tensor(np.asarray(faces), dtype=torch.long)
         if face_tensor.dim() != 2 or face_tensor.shape[1] != 3:
             raise ArgumentError(f"faces must have shape (F, 3), got {tuple(face_tensor.shape)}")
         self.register_buffer("faces", face_tensor, persistent=False)
-        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.codec = codec if codec is not None else UVDCodec(image_size=(256, 256), center_idx=0)
         depth, height, width = (int(s) for s in heatmap_shape)
         self.bins = (width, height, depth)
         self.face_indexing = face_indexing
-        self.depth_range = float(depth_range)
         self.lambdas = {
             "joint_fit_loss": float(lambda_joint_fit),
             "mesh_fit_loss": float(lambda_mesh_fit),
@@ -187,13 +197,45 @@ class I2LMeshNetLoss(nn.Module):
             "mesh_edge_loss": float(lambda_mesh_edge),
         }
 
+    @classmethod
+    def from_config(
+        cls,
+        cfg: Mapping[str, Any],
+        *,
+        faces: np.ndarray | torch.Tensor,
+        data_preset: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """From OakInk-HMR's ``I2L_MeshNet_Loss`` node; ``faces`` and ``data_preset`` (IMAGE_SIZE,
+        HEATMAP_SIZE, UVD_DEPTH_RANGE) come from the model.
+
+        The param-stage lambdas (``LAMBDA_POSE_PARAM``, ``LAMBDA_SHAPE_PARAM``,
+        ``LAMBDA_JOINT_FIT_CAM``; 0 in every published config) must be 0: that stage is not
+        implemented. (OakInk-HMR's code defaults them to 1.0, which fails in the lixel stage.)
+        """
+        for key in PARAM_STAGE_LAMBDAS:
+            if float(cfg.get(key, 0.0)) != 0.0:
+                raise ArgumentError(
+                    f"{key} {cfg[key]}: the param-stage terms need STAGE param, which is not "
+                    "implemented (OakInk-HMR's is broken); set it to 0 for the lixel stage"
+                )
+        preset = data_preset or {}
+        return {
+            "faces": faces,
+            "codec": UVDCodec.from_preset(preset),
+            "heatmap_shape": tuple(preset.get("HEATMAP_SIZE", (64, 64, 64))),
+            "lambda_joint_fit": float(cfg.get("LAMBDA_JOINT_FIT", 1.0)),
+            "lambda_mesh_fit": float(cfg.get("LAMBDA_MESH_FIT", 1.0)),
+            "lambda_mesh_joint_fit": float(cfg.get("LAMBDA_MESH_JOINT_FIT", 1.0)),
+            "lambda_mesh_normal": float(cfg.get("LAMBDA_MESH_NORMAL", 0.1)),
+            "lambda_mesh_edge": float(cfg.get("LAMBDA_MESH_EDGE", 1.0)),
+            "face_indexing": str(cfg.get("FACE_INDEXING", "oakink")),
+        }
+
     def _to_bins(self, points: torch.Tensor, batch: Mapping[str, Any]) -> torch.Tensor:
-        uvd = xyz_to_uvd(
+        uvd = self.codec.encode_xyz(
             points,
             batch["target_root_joint"].to(points.dtype),
             batch["target_cam_intr"].to(points.dtype),
-            image_size=self.image_size,
-            depth_range=self.depth_range,
         )
         return uvd * torch.tensor(self.bins, dtype=uvd.dtype, device=uvd.device)
 

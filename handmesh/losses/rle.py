@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
+
+from handmesh.registry import LOSSES
 
 __all__ = ["RLELoss", "rle_loss_terms"]
 
@@ -40,6 +43,7 @@ def rle_loss_terms(
     return torch.log(sigma) - log_phi + log_q, log_q
 
 
+@LOSSES.register("RLE_Loss")
 class RLELoss(nn.Module):
     """``forward(preds, batch) -> (weighted loss, {"Q_log_prob", "rle_loss"})``.
 
@@ -51,6 +55,8 @@ class RLELoss(nn.Module):
             the batch size; False: its mean over all B*J*3 elements.
         loss_lambda: weight of the term (OakInk: 1.0).
     """
+
+    CONFIG_KEYS = ("SIZE_AVERAGE",)
 
     def __init__(self, size_average: bool = True, loss_lambda: float = 1.0) -> None:
         super().__init__()
@@ -73,3 +79,8 @@ class RLELoss(nn.Module):
         rle_loss = loss.sum() / loss.shape[0] if self.size_average else loss.mean()
         logged = {"Q_log_prob": log_q.mean().detach(), "rle_loss": rle_loss.detach()}
         return self.loss_lambda * rle_loss, logged
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> dict[str, Any]:
+        """From OakInk-HMR's ``{TYPE: RLE_Loss, SIZE_AVERAGE: true}`` (weight 1.0, as there)."""
+        return {"size_average": bool(cfg.get("SIZE_AVERAGE", True))}
