@@ -14,16 +14,23 @@ from handmesh.backbones.resnet import ResNet
 from handmesh.checkpoint import load_weights
 from handmesh.codecs import UVDCodec
 from handmesh.config import load_config
-from handmesh.errors import CheckpointError, ConfigError
+from handmesh.errors import ConfigError
 from handmesh.mano.loader import model_from_dict
 from handmesh.mano.synthetic import build_synthetic_mano_dict
 from handmesh.models.i2l_meshnet import I2L_MeshNet
 from handmesh.registry import MODELS, build
-from tests.heads.oakink_reference import fill_deterministic_, layout, published_layout, sine
+from tests.heads.oakink_reference import (
+    assert_refuses_other_layout,
+    fill_deterministic_,
+    layout,
+    published_layout,
+    reference_image_batch,
+    train_then_retest,
+)
 
 # OakInk-HMR's I2L_MeshNet (oib/external/i2l_meshnet; two ResNet-50, 64x64 input, HEATMAP_SIZE
 # [8, 16, 16], sigma 2.5, manotorch buffers of the synthetic right hand) with fill_deterministic_
-# weights, eval mode, float64, on _reference_batch(): sums and [:, ::37] selections of its
+# weights, eval mode, float64, on reference_image_batch(): sums and [:, ::37] selections of its
 # outputs, and [:, ::5] of batch_persp_project(joints_3d).
 ORIGINAL_JOINT_COORD_IMG_SUM = 777.054823433
 ORIGINAL_JOINT_COORD_IMG_SEL = [
@@ -341,19 +348,6 @@ SYNTHETIC_RIGHT = model_from_dict(
 )
 
 
-def _reference_batch() -> dict[str, torch.Tensor]:
-    root = torch.tensor([[0.01, -0.02, 0.6], [-0.03, 0.01, 0.7]], dtype=torch.float64)
-    intr = torch.tensor(
-        [
-            [[128.0, 0.0, 32.0], [0.0, 121.6, 31.0], [0.0, 0.0, 1.0]],
-            [[115.2, 0.0, 33.0], [0.0, 118.4, 32.0], [0.0, 0.0, 1.0]],
-        ],
-        dtype=torch.float64,
-    )
-    image = sine(2, 3, 64, 64, freq=0.0013, phase=0.2, amp=0.5)
-    return {"image": image, "target_root_joint": root, "target_cam_intr": intr}
-
-
 def _small_model(depth: int = 50, heatmap_shape: tuple[int, int, int] = (8, 16, 16)) -> I2L_MeshNet:
     return I2L_MeshNet(
         pose_backbone=ResNet(depth=depth),
@@ -370,7 +364,7 @@ def test_forward_matches_the_original() -> None:
     fill_deterministic_(model)
     model.eval()
     with torch.no_grad():
-        preds = model(_reference_batch())
+        preds = model(reference_image_batch())
     for key in ("joint_coord_img", "mesh_coord_img", "verts_3d", "joints_3d"):
         total = globals()[f"ORIGINAL_{key.upper()}_SUM"]
         selection = torch.tensor(globals()[f"ORIGINAL_{key.upper()}_SEL"], dtype=torch.float64)
@@ -384,7 +378,7 @@ def test_forward_matches_the_original() -> None:
 
 def test_outputs_are_bins_decoded_with_the_codec_and_the_regressor() -> None:
     model = _small_model(depth=18).eval()
-    batch = {k: v.float() for k, v in _reference_batch().items()}
+    batch = {k: v.float() for k, v in reference_image_batch().items()}
     batch["image"] = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
         preds = model(batch)
@@ -419,7 +413,7 @@ def test_outputs_are_bins_decoded_with_the_codec_and_the_regressor() -> None:
 
 def test_training_step_reaches_both_branches_and_logs_the_published_terms() -> None:
     model = _small_model(depth=18).train()
-    batch = {k: v.float() for k, v in _reference_batch().items()}
+    batch = {k: v.float() for k, v in reference_image_batch().items()}
     root = batch["target_root_joint"]
     batch.update(
         image=torch.rand(2, 3, 64, 64),
@@ -530,13 +524,7 @@ def test_published_checkpoint_loads_strictly_and_another_models_is_refused(
     assert (report.missing, report.unexpected, report.loaded) == ([], [], 731)
     assert torch.equal(model.pose2feat.conv[0].bias, state["pose2feat.conv.0.bias"])
     assert torch.equal(model.human_model_layer.th_faces, state["human_model_layer.th_faces"])
-    rle = {key: torch.zeros(shape) for key, shape, _ in published_layout("RegressFlow3D")[-4:]}
-    torch.save(rle, tmp_path / "RegressFlow3D.pth.tar")
-    with pytest.raises(CheckpointError) as info:
-        load_weights(model, tmp_path / "RegressFlow3D.pth.tar")
-    message = str(info.value)
-    assert "I2L_MeshNet" in message and "missing keys 731" in message
-    assert "unexpected keys 4" in message and "flow3d.s.5.4.bias" in message
+    assert_refuses_other_layout(model, "RegressFlow3D", tmp_path)
 
 
 def _tiny_i2l_config(epochs: int) -> dict:
@@ -561,31 +549,10 @@ def _tiny_i2l_config(epochs: int) -> dict:
 
 @pytest.mark.slow
 def test_trains_and_tests_from_the_clis_and_reload_reproduces_the_metrics(tmp_path: Path) -> None:
-    import json
-
-    from tests.engine.engine_cli_helpers import only_experiment, run_module, write_config
-
-    cfg = write_config(tmp_path / "i2l.yml", _tiny_i2l_config(epochs=45))
-    run = run_module(
-        "train.train_model", "--cfg", str(cfg), "--exp_id", "i2l", "--exp_root",
-        str(tmp_path / "exp"), "--workers", "0", "--eval_interval", "-1",
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr[-3000:]
-    exp = only_experiment(tmp_path / "exp")
-    summary = json.loads((exp / "evaluations" / "test_eval.json").read_text())
-    trained, untrained = summary["metrics"], summary["untrained_metrics"]
-    assert trained["mpjpe"] < 0.5 * untrained["mpjpe"], (trained, untrained)  # 63 -> 19 mm
-    assert trained["mpvpe"] < 0.5 * untrained["mpvpe"], (trained, untrained)
-    checkpoint = exp / "checkpoints" / "checkpoint" / "I2L_MeshNet.pth.tar"
-    state = torch.load(checkpoint, weights_only=True)
+    run = train_then_retest(_tiny_i2l_config(epochs=45), tmp_path)
+    assert run.trained["mpjpe"] < 0.5 * run.untrained["mpjpe"], run  # 63 -> 19 mm
+    assert run.trained["mpvpe"] < 0.5 * run.untrained["mpvpe"], run
+    state = torch.load(run.checkpoint, weights_only=True)
     assert sum(k.startswith("human_model_layer.") for k in state) == 8
-    retest = run_module(
-        "train.test_model", "--cfg", str(exp / "dump_cfg.yaml"), "--reload", str(checkpoint),
-        "--exp_root", str(tmp_path / "eval"), "--workers", "0",
-    )  # fmt: skip
-    assert retest.returncode == 0, retest.stderr[-3000:]
-    again = json.loads(
-        (only_experiment(tmp_path / "eval") / "evaluations" / "test_eval.json").read_text()
-    )["metrics"]
     for key in ("mpjpe", "mpvpe", "num_samples"):
-        assert again[key] == pytest.approx(trained[key], rel=1e-9), key
+        assert run.retested[key] == pytest.approx(run.trained[key], rel=1e-9), key

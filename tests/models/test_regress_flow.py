@@ -10,10 +10,18 @@ from handmesh.backbones.resnet import ResNet
 from handmesh.checkpoint import load_weights
 from handmesh.codecs import UVDCodec
 from handmesh.config import load_config
-from handmesh.errors import CheckpointError, ConfigError
+from handmesh.errors import ConfigError
 from handmesh.models.regress_flow import RegressFlow3D
 from handmesh.registry import MODELS, build
-from tests.heads.oakink_reference import fill_deterministic_, layout, published_layout, sine
+from tests.heads.oakink_reference import (
+    assert_refuses_other_layout,
+    fill_deterministic_,
+    layout,
+    published_layout,
+    reference_image_batch,
+    sine,
+    train_then_retest,
+)
 
 # OakInk-HMR's RegressFlow3D (oib/models/regression_flow.py; ResNet-50, FREEZE_BATCHNORM, 64x64
 # input, CENTER_IDX 0) with fill_deterministic_ weights, float64, on _reference_batch(): eval
@@ -198,18 +206,8 @@ ORIGINAL_TRAIN_LOSS = 921.645298931
 
 
 def _reference_batch() -> dict[str, torch.Tensor]:
-    root = torch.tensor([[0.01, -0.02, 0.6], [-0.03, 0.01, 0.7]], dtype=torch.float64)
-    intr = torch.tensor(
-        [
-            [[128.0, 0.0, 32.0], [0.0, 121.6, 31.0], [0.0, 0.0, 1.0]],
-            [[115.2, 0.0, 33.0], [0.0, 118.4, 32.0], [0.0, 0.0, 1.0]],
-        ],
-        dtype=torch.float64,
-    )
     return {
-        "image": sine(2, 3, 64, 64, freq=0.0013, phase=0.2, amp=0.5),
-        "target_root_joint": root,
-        "target_cam_intr": intr,
+        **reference_image_batch(),
         "target_joints_uvd": sine(2, 21, 3, freq=0.53, phase=0.3, amp=0.3) + 0.5,
         "target_joints_vis": torch.ones(2, 21, dtype=torch.float64),
     }
@@ -335,13 +333,7 @@ def test_published_checkpoint_loads_strictly_and_another_models_is_refused(tmp_p
     assert torch.equal(
         model.preact.layer4[2].bn3.running_var, state["preact.layer4.2.bn3.running_var"]
     )
-    other = {key: torch.zeros(shape) for key, shape, _ in published_layout("I2L_MeshNet")[:5]}
-    torch.save(other, tmp_path / "I2L_MeshNet.pth.tar")
-    with pytest.raises(CheckpointError) as info:
-        load_weights(model, tmp_path / "I2L_MeshNet.pth.tar")
-    message = str(info.value)
-    assert "RegressFlow3D" in message and "missing keys 380" in message
-    assert "unexpected keys 5" in message and "pose_backbone.conv1.weight" in message
+    assert_refuses_other_layout(model, "I2L_MeshNet", tmp_path)
 
 
 def _tiny_rle_config(epochs: int) -> dict:
@@ -364,32 +356,11 @@ def _tiny_rle_config(epochs: int) -> dict:
 
 @pytest.mark.slow
 def test_trains_and_tests_from_the_clis_and_reload_reproduces_the_metrics(tmp_path) -> None:
-    import json
-
-    from tests.engine.engine_cli_helpers import only_experiment, run_module, write_config
-
-    cfg = write_config(tmp_path / "rle.yml", _tiny_rle_config(epochs=40))
-    run = run_module(
-        "train.train_model", "--cfg", str(cfg), "--exp_id", "rle", "--exp_root",
-        str(tmp_path / "exp"), "--workers", "0", "--eval_interval", "-1",
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr[-3000:]
-    exp = only_experiment(tmp_path / "exp")
-    summary = json.loads((exp / "evaluations" / "test_eval.json").read_text())
-    trained, untrained = summary["metrics"], summary["untrained_metrics"]
-    assert trained["mpjpe"] < 0.4 * untrained["mpjpe"], (trained, untrained)  # 193 -> 39 mm
-    assert "trained MPJPE" in run.stdout + run.stderr
-    checkpoint = exp / "checkpoints" / "checkpoint" / "RegressFlow3D.pth.tar"
+    run = train_then_retest(_tiny_rle_config(epochs=40), tmp_path)
+    assert run.trained["mpjpe"] < 0.4 * run.untrained["mpjpe"], run  # 193 -> 39 mm
+    assert "trained MPJPE" in run.log
     # ResNet-18 with plain BN (6 stem + 8 blocks x 12 + 3 downsamples x 6), fc_coord and fc_sigma
     # (2 + 2), the flow (loc, cov, mask + 12 nets x 3 linears x 2)
-    assert len(torch.load(checkpoint, weights_only=True)) == 6 + 96 + 18 + 4 + 3 + 72
-    retest = run_module(
-        "train.test_model", "--cfg", str(exp / "dump_cfg.yaml"), "--reload", str(checkpoint),
-        "--exp_root", str(tmp_path / "eval"), "--workers", "0",
-    )  # fmt: skip
-    assert retest.returncode == 0, retest.stderr[-3000:]
-    again = json.loads(
-        (only_experiment(tmp_path / "eval") / "evaluations" / "test_eval.json").read_text()
-    )["metrics"]
+    assert len(torch.load(run.checkpoint, weights_only=True)) == 6 + 96 + 18 + 4 + 3 + 72
     for key in ("mpjpe", "pa_mpjpe", "num_samples"):
-        assert again[key] == pytest.approx(trained[key], rel=1e-9), key
+        assert run.retested[key] == pytest.approx(run.trained[key], rel=1e-9), key
