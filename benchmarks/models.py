@@ -1,6 +1,7 @@
 """CPU cost of the OakInk-HMR models (and HandOccNet) against the original code's timings.
 
-For each model, in its own process, at its published input size with random weights: one
+For each model, built from its published config in its own process at the published input size
+with random weights (no ImageNet download; the synthetic MANO hand if no MANO file): one
 training step at batch 4 (forward, loss, backward, Adam step) and an eval forward (no grad) at
 batch 1 and batch 8, each the median of ``--repeats`` runs after one warm-up. The table shows the
 seconds and their ratio to the anchors, the medians measured with the original implementations on
@@ -18,7 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,27 +31,56 @@ from handmesh.geometry.camera import project_points, xyz_to_uvd
 
 @dataclass(frozen=True)
 class Entry:
-    """A benchmarked model: input size (px), anchors (train b4, eval b1, eval b8 seconds)."""
+    """A benchmarked model: its published config, input size (px) and the anchors (train b4,
+    eval b1, eval b8 seconds of the original implementation)."""
 
+    config: str | None
     image_size: int
     anchors: tuple[float, float, float]
-    build: Callable[[], nn.Module] | None
     note: str = ""
 
 
-def _integral_pose() -> nn.Module:
-    from handmesh.backbones.resnet import ResNet
-    from handmesh.models.integral_pose import IntegralPose
-
-    return IntegralPose(backbone=ResNet(depth=50, frozen_bn="oakink"), image_size=(224, 224))
-
-
 MODELS: dict[str, Entry] = {
-    "IntegralPose": Entry(224, (0.979, 0.075, 0.537), _integral_pose),
-    "RegressFlow3D": Entry(224, (0.914, 0.064, 0.509), None, "model class not merged yet"),
-    "I2L_MeshNet": Entry(256, (4.35, 0.286, 3.32), None, "model class not merged yet"),
-    "HandOccNet": Entry(256, (3.70, 0.256, 2.48), None, "model class not merged yet"),
+    "IntegralPose": Entry("config/oii/train_integral_pose_oii_sp0.yml", 224, (0.979, 0.075, 0.537)),
+    "RegressFlow3D": Entry("config/oii/train_res_loglike_oii_sp0.yml", 224, (0.914, 0.064, 0.509)),
+    "I2L_MeshNet": Entry("config/oii/train_i2l_meshnet_oii_sp0.yml", 256, (4.35, 0.286, 3.32)),
+    "HandOccNet": Entry(None, 256, (3.70, 0.256, 2.48), "model not merged yet"),
 }
+
+
+def _without_pretrained(node: Any) -> Any:
+    """A copy of a config node with every nested ``PRETRAINED`` switched off (random weights:
+    nothing is downloaded or read)."""
+    if isinstance(node, dict):
+        return {
+            k: (False if k == "PRETRAINED" else _without_pretrained(v)) for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_without_pretrained(v) for v in node]
+    return node
+
+
+def build_model(name: str) -> nn.Module:
+    """The model of ``MODELS[name]`` built from its published config, random weights, with the
+    built-in synthetic MANO hand when no MANO file is installed (same array sizes)."""
+    from handmesh.config import load_config
+    from handmesh.registry import MODELS as REGISTRY
+    from handmesh.registry import build
+
+    entry = MODELS[name]
+    assert entry.config is not None
+    cfg = load_config(entry.config)
+    preset = {**dict(cfg.DATA_PRESET), "ALLOW_SYNTHETIC_MANO": True}
+    node = _without_pretrained(_as_dict(cfg.MODEL))
+    return build(node, REGISTRY, data_preset=preset)
+
+
+def _as_dict(node: Any) -> Any:
+    if isinstance(node, Mapping):
+        return {k: _as_dict(v) for k, v in node.items()}
+    if isinstance(node, (list, tuple)):
+        return [_as_dict(v) for v in node]
+    return node
 
 
 def make_batch(batch_size: int, image_size: int, generator: torch.Generator) -> dict[str, Any]:
@@ -92,9 +122,8 @@ def _median_seconds(run: Callable[[], None], repeats: int) -> float:
 def measure(name: str, repeats: int) -> dict[str, float]:
     """Train-step (batch 4) and eval-forward (batch 1, 8) medians in seconds for one model."""
     entry = MODELS[name]
-    assert entry.build is not None
     generator = torch.Generator().manual_seed(0)
-    model = entry.build()
+    model = build_model(name)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-5)
     train_batch = make_batch(4, entry.image_size, generator)
 
@@ -153,7 +182,7 @@ def main() -> None:
     for name in names:
         entry = MODELS[name]
         line = f"{name:<15}{entry.image_size:>6}"
-        if entry.build is None:
+        if entry.config is None:
             print(f"{line}  skipped: {entry.note}")
             continue
         result = _run_child(name, args)
