@@ -556,3 +556,11 @@ def test_trains_and_tests_from_the_clis_and_reload_reproduces_the_metrics(tmp_pa
     assert sum(k.startswith("human_model_layer.") for k in state) == 8
     for key in ("mpjpe", "mpvpe", "num_samples"):
         assert run.retested[key] == pytest.approx(run.trained[key], rel=1e-9), key
+
+
+def test_synthetic_config_builds_the_small_network() -> None:
+    cfg = load_config("config/synthetic/train_i2l_meshnet.yml")
+    model = build(cfg.MODEL, MODELS, data_preset=cfg.DATA_PRESET)
+    assert isinstance(model, I2L_MeshNet) and model.pose_backbone.depth == 18
+    assert model.heatmap_shape == (16, 16, 16) and model.codec.image_size == (64, 64)
+    assert model.pose_backbone.pretrained is False and model.mesh_backbone.pretrained is False

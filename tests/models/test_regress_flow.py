@@ -364,3 +364,10 @@ def test_trains_and_tests_from_the_clis_and_reload_reproduces_the_metrics(tmp_pa
     assert len(torch.load(run.checkpoint, weights_only=True)) == 6 + 96 + 18 + 4 + 3 + 72
     for key in ("mpjpe", "pa_mpjpe", "num_samples"):
         assert run.retested[key] == pytest.approx(run.trained[key], rel=1e-9), key
+
+
+def test_synthetic_config_builds_the_small_network() -> None:
+    cfg = load_config("config/synthetic/train_res_loglike.yml")
+    model = build(cfg.MODEL, MODELS, data_preset=cfg.DATA_PRESET)
+    assert isinstance(model, RegressFlow3D) and model.preact.depth == 18
+    assert model.codec.image_size == (64, 64) and model.codec.center_idx == 0
