@@ -53,5 +53,11 @@ PRED_KEYS: dict[str, str] = {
     "verts_3d": "(B, 778, 3) camera metres (mesh models; the HandTailorFit postprocess step adds the fitted mesh for joint models)",
     "fitted_joints_3d": "(B, 21, 3) camera metres, the joints of the HandTailor fit (HandTailorFit step); joints_3d stays the model's",
     "joints_2d": "(B, 21, 2) crop pixels",
-    "uvd": "(B, 21, 3) normalised uvd (2.5D models)",
+    "uvd": "(B, 21, 3) normalised uvd (2.5D models; RegressFlow3D: depth re-centred on the root in eval mode)",
+    "sigma": "(B, 21, 3) RegressFlow3D's per-axis scale of the uvd residual (sigmoid + 1e-7)",
+    "maxvals": "(B, 21, 1) RegressFlow3D's confidence, mean over the axes of 1 - sigma",
+    "log_phi": "(B, 21, 1) RegressFlow3D's flow log-density of the normalised residual (training mode; None in eval)",
+    "joint_coord_img": "(B, 21, 3) I2L-MeshNet's joint lixels, heatmap bins (x, y, z) of DATA_PRESET.HEATMAP_SIZE",
+    "mesh_coord_img": "(B, 778, 3) I2L-MeshNet's vertex lixels, heatmap bins (x, y, z)",
+    "joint_img_from_mesh": "(B, 21, 3) I2L-MeshNet's joint regressor applied to mesh_coord_img, bins",
 }
