@@ -73,6 +73,7 @@ class I2L_MeshNet(HandModel):
         "FINGERTIPS",
         "LOSS",
     )
+    PREDICTS_MESH = True
     DEFAULT_LOSS = ({"TYPE": "I2L_MeshNet_Loss"},)
     DEFAULT_METRICS = ("mpjpe", "pa_mpjpe", "pck_auc", "mpvpe", "pa_mpvpe")
     TRAIN_METRICS = ("mpjpe", "mpvpe")
