@@ -1,0 +1,266 @@
+"""A synthetic multi-view RGB + depth dataset written in the published DeepHandMesh layout.
+
+The DeepHandMesh RGB images are not released, so the embedded default is generated: the
+synthetic hand model (:mod:`handmesh.deephandmesh.synthetic_model`) as a "subject" whose bones are
+``BONE_SCALE`` longer and whose skin is ``INFLATE_MM`` thicker than the template (so that the
+skeleton and identity correctives have something to learn), posed with random Euler angles and a
+random wrist rotation, seen by a ring of colour cameras. Per frame it writes, exactly as the
+published data is laid out (see :mod:`handmesh.deephandmesh.dataset`): a shaded RGB ``jpg`` per
+camera over a random background, a ``depthmap{CAM}.pkl`` per camera (mm, 0 = background), the
+21 right-hand keypoints (``keypoints{frame:04d}.pts``, mm; a fingertip is left out now and then,
+as triangulation does), and one ``KRT_512`` for all frames (plus one non-colour camera, which
+readers must skip). Images and depth maps are stored at a fraction of 512 x 334 (the reader
+rescales the boxes, as the original does for its depth maps). Everything is a deterministic
+function of ``seed``; the tree is written to a temporary directory and renamed into place.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from handmesh.data.datasets.synthetic_scene import (
+    random_background,
+    sample_light_dir,
+    sample_skin_colour,
+)
+from handmesh.deephandmesh.annotations import ORIGINAL_IMAGE_HW
+from handmesh.deephandmesh.constants import ALIGN_JOINTS, KEYPOINT_NAMES, ROOT_JOINT
+from handmesh.deephandmesh.hand_model import HandTemplate
+from handmesh.deephandmesh.kinematics import (
+    euler_to_rotation,
+    forward_kinematics,
+    linear_blend_skinning,
+    to_homogeneous,
+)
+from handmesh.deephandmesh.synthetic_model import build_synthetic_template, write_hand_model
+from handmesh.geometry.rotations import axis_angle_to_matrix
+from handmesh.io.atomic import new_temp_dir, replace_dir
+from handmesh.render import render_mesh, vertex_normals
+
+__all__ = ["SYNTHETIC_MARKER", "SyntheticPoses", "write_synthetic_dataset"]
+
+logger = logging.getLogger(__name__)
+
+SYNTHETIC_MARKER = "SYNTHETIC_DEEPHANDMESH.txt"
+BONE_SCALE = 1.06
+INFLATE_MM = 1.5
+CAMERA_DISTANCE_MM = 550.0
+FOCAL_PX = 520.0  # at 512 x 334
+NON_COLOUR_CAMERA = "410001"
+DROP_TIP_PROB = 0.1
+FLEXION_RANGE = (-0.15, 1.3)  # radians, z of the hinge and knuckle joints
+KNUCKLE_SPREAD = 0.25  # radians, y of the knuckles
+TWIST = 0.1  # radians, x of the 3-DoF joints
+
+
+class SyntheticPoses:
+    """Random DeepHandMesh poses: Euler angles on the free DoFs and a wrist placement."""
+
+    def __init__(self, template: HandTemplate) -> None:
+        self.template = template
+
+    def euler(self, rng: np.random.Generator, articulation: float = 1.0) -> np.ndarray:
+        """(J, 3) radians: flexion in ``FLEXION_RANGE`` (all fingers correlated), small spread
+        and twist on the 3-DoF joints, zero on the fixed DoFs."""
+        dof = self.template.dof
+        grip = rng.uniform(*FLEXION_RANGE)
+        euler = np.zeros(dof.shape)
+        for joint in range(dof.shape[0]):
+            flex = np.clip(grip + rng.normal(0.0, 0.35), *FLEXION_RANGE)
+            euler[joint] = [
+                rng.uniform(-TWIST, TWIST),
+                rng.uniform(-KNUCKLE_SPREAD, KNUCKLE_SPREAD),
+                flex,
+            ]
+        return (euler * dof * articulation).astype(np.float32)
+
+
+def _subject(template: HandTemplate) -> tuple[np.ndarray, np.ndarray]:
+    """The synthetic subject: local poses with longer bones, and an inflated rest mesh (mm)."""
+    local = template.local_pose.copy()
+    not_root = np.arange(template.num_joints) != template.root
+    local[not_root, :3, 3] *= BONE_SCALE
+    normals = vertex_normals(
+        torch.from_numpy(template.verts)[None], torch.from_numpy(template.faces)
+    )[0].numpy()
+    return local, template.verts + INFLATE_MM * normals
+
+
+def _look_at(position: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """(3, 3) world -> camera rotation of a camera at ``position`` looking at the origin
+    (OpenCV: z forward, y down along -up)."""
+    forward = -position / np.linalg.norm(position)
+    right = np.cross(forward, up)
+    right /= np.linalg.norm(right)
+    down = np.cross(forward, right)
+    return np.stack([right, down, forward])
+
+
+def _cameras(num_cameras: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Colour cameras ``400000 + i`` on a ring (alternating +-25 degrees elevation) and one
+    non-colour camera; name -> (K (3, 3) at 512 x 334, [R | t] (3, 4) mm)."""
+    height, width = ORIGINAL_IMAGE_HW
+    intr = np.array([[FOCAL_PX, 0.0, width / 2.0], [0.0, FOCAL_PX, height / 2.0], [0.0, 0.0, 1.0]])
+    up = np.array([0.0, 0.0, 1.0])
+    cams = {}
+    names = [f"{400000 + i}" for i in range(num_cameras)] + [NON_COLOUR_CAMERA]
+    for i, name in enumerate(names):
+        azimuth = 2 * np.pi * i / num_cameras + 0.3
+        elevation = np.deg2rad(25.0 if i % 2 else -25.0)
+        position = CAMERA_DISTANCE_MM * np.array(
+            [
+                np.cos(elevation) * np.cos(azimuth),
+                np.cos(elevation) * np.sin(azimuth),
+                np.sin(elevation),
+            ]
+        )
+        rotation = _look_at(position, up)
+        cams[name] = (intr, np.hstack([rotation, -(rotation @ position)[:, None]]))
+    return cams
+
+
+def _krt_text(cameras: dict[str, tuple[np.ndarray, np.ndarray]]) -> str:
+    blocks = []
+    for name, (intr, extr) in cameras.items():
+        rows = [" ".join(f"{v:.9g}" for v in row) for row in intr]
+        rows.append("0 0 0 0 0")
+        rows += [" ".join(f"{v:.9g}" for v in row) for row in extr]
+        blocks.append(name + "\n" + "\n".join(rows) + "\n\n")
+    return "".join(blocks)
+
+
+def _pose_frame(
+    template: HandTemplate,
+    local: np.ndarray,
+    rest_verts: np.ndarray,
+    euler: np.ndarray,
+    root: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """World joints (J, 3) and vertices (V, 3), mm, of one posed frame."""
+    posed = torch.from_numpy(local) @ to_homogeneous(euler_to_rotation(torch.from_numpy(euler)))
+    glob = forward_kinematics(posed, template.parents, torch.from_numpy(root).float())
+    transforms = (glob @ torch.from_numpy(template.global_pose_inv))[None]
+    verts = linear_blend_skinning(
+        torch.from_numpy(rest_verts)[None].float(),
+        torch.from_numpy(template.skinning_weights),
+        transforms,
+    )
+    return glob[:, :3, 3].numpy(), verts[0].numpy()
+
+
+def _render(
+    verts_mm: np.ndarray,
+    faces: np.ndarray,
+    intr: np.ndarray,
+    extr: np.ndarray,
+    size_hw: tuple[int, int],
+    colour: np.ndarray,
+    light: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Shaded RGB, mask and depth (mm) of the mesh in a camera at ``size_hw`` (intrinsics given at
+    512 x 334 are rescaled per axis, as the reader rescales its boxes)."""
+    height, width = ORIGINAL_IMAGE_HW
+    scaled = np.diag([size_hw[1] / width, size_hw[0] / height, 1.0]) @ intr
+    cam_m = (verts_mm @ extr[:, :3].T + extr[:, 3]) / 1000.0
+    with torch.no_grad():
+        out = render_mesh(
+            torch.from_numpy(cam_m).float()[None],
+            torch.from_numpy(faces),
+            torch.from_numpy(scaled).float()[None],
+            size_hw,
+            vert_colors=torch.from_numpy(colour).float().expand(len(verts_mm), 3)[None],
+            light_dir=torch.from_numpy(light).float(),
+            cull_backfaces=True,
+        )
+    return {
+        "rgb": out["rgb"][0].numpy(),
+        "mask": out["mask"][0].numpy(),
+        "depth": (out["depth"][0].numpy() * 1000.0).astype(np.float32),
+    }
+
+
+def write_synthetic_dataset(
+    root: str | os.PathLike,
+    *,
+    num_frames: int = 160,
+    num_cameras: int = 6,
+    subject: int = 4,
+    sequence: str = "SYN_RT",
+    image_hw: Sequence[int] = (256, 167),
+    depth_hw: Sequence[int] = (128, 84),
+    seed: int = 0,
+    first_frame: int = 0,
+    progress: bool = True,
+) -> Path:
+    """Write the synthetic dataset under ``root`` (replacing it) and return ``root``.
+
+    ``root`` gets ``hand_model/`` (the synthetic hand model), ``images/``, ``annotations/`` and a
+    ``SYNTHETIC_DEEPHANDMESH.txt`` marker. Frames are numbered from ``first_frame``.
+    """
+    root = Path(root)
+    image_hw = (int(image_hw[0]), int(image_hw[1]))
+    depth_hw = (int(depth_hw[0]), int(depth_hw[1]))
+    template = build_synthetic_template()
+    local, rest_verts = _subject(template)
+    poses = SyntheticPoses(template)
+    cameras = _cameras(num_cameras)
+    colour_cams = [name for name in cameras if name != NON_COLOUR_CAMERA]
+    tmp = new_temp_dir(root)
+    write_hand_model(template, tmp / "hand_model")
+    annotations = tmp / "annotations"
+    (annotations).mkdir(parents=True)
+    (annotations / "KRT_512").write_text(_krt_text(cameras), encoding="utf-8")
+    keypoint_dir = annotations / "keypoints" / f"subject_{subject}"
+    keypoint_dir.mkdir(parents=True)
+    image_dir = tmp / "images" / f"subject_{subject}" / sequence
+    frames = range(first_frame, first_frame + num_frames)
+    for frame in tqdm(frames, desc="synthetic DeepHandMesh", disable=not progress):
+        rng = np.random.default_rng([seed, frame])
+        euler = poses.euler(rng)
+        placement = to_homogeneous(
+            axis_angle_to_matrix(torch.from_numpy(rng.normal(size=3) * 1.2)),
+            torch.from_numpy(rng.uniform(-20.0, 20.0, size=3)),
+        ).numpy()
+        root_pose = placement @ template.global_pose[ROOT_JOINT]
+        joints, verts = _pose_frame(template, local, rest_verts, euler, root_pose)
+        drop = int(rng.choice([0, 5, 9, 13, 17])) if rng.uniform() < DROP_TIP_PROB else -1
+        rows = [
+            f"{i} {x:.6f} {y:.6f} {z:.6f} {len(colour_cams):.1f} {len(colour_cams)}\n"
+            for i, name in enumerate(KEYPOINT_NAMES)
+            for x, y, z in [joints[template.joint_names.index(name)]]
+            if template.joint_names.index(name) != drop
+        ]
+        assert all(j != drop for j in ALIGN_JOINTS)
+        (keypoint_dir / f"keypoints{frame:04d}.pts").write_text("".join(rows), encoding="utf-8")
+        depth_dir = annotations / "depthmaps" / f"subject_{subject}" / f"{frame:06d}"
+        depth_dir.mkdir(parents=True)
+        colour, light = sample_skin_colour(rng), sample_light_dir(rng)
+        for cam in colour_cams:
+            intr, extr = cameras[cam]
+            view = _render(verts, template.faces, intr, extr, image_hw, colour, light)
+            background = random_background(rng, (image_hw[1], image_hw[0])).astype(np.float32)
+            alpha = view["mask"][..., None].astype(np.float32)
+            image = view["rgb"] * 255.0 * alpha + background * (1.0 - alpha)
+            cam_dir = image_dir / f"cam{cam}"
+            cam_dir.mkdir(parents=True, exist_ok=True)
+            bgr = np.clip(image, 0, 255).astype(np.uint8)[:, :, ::-1]
+            cv2.imwrite(str(cam_dir / f"image{frame:04d}.jpg"), bgr, [cv2.IMWRITE_JPEG_QUALITY, 92])
+            depth = _render(verts, template.faces, intr, extr, depth_hw, colour, light)["depth"]
+            with open(depth_dir / f"depthmap{cam}.pkl", "wb") as file:
+                pickle.dump(depth, file, protocol=2)
+    (tmp / SYNTHETIC_MARKER).write_text(
+        f"synthetic DeepHandMesh data: {num_frames} frames from {first_frame}, {num_cameras} "
+        f"colour cameras, seed {seed}; not the published dataset\n",
+        encoding="utf-8",
+    )
+    replace_dir(tmp, root)
+    return root
