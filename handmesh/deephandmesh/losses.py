@@ -150,6 +150,9 @@ class PenetrationLoss(nn.Module):
     """
 
     segmentation: Tensor
+    segment_points: Tensor
+    pairs: Tensor
+    tip_points: Tensor
 
     def __init__(
         self,

@@ -97,16 +97,18 @@ class PoseNet(nn.Module):
     x, y, z); the other angles are 0.
     """
 
+    DoF: Tensor
+    dof_index: Tensor
+
     def __init__(self, dof: Tensor, in_dim: int = 512, hidden_dim: int = 512) -> None:
         super().__init__()
         if dof.dim() != 2 or dof.shape[1] != 3:
             raise ArgumentError(f"PoseNet: dof must be a (J, 3) 0/1 mask, got {tuple(dof.shape)}")
         self.num_joints = int(dof.shape[0])
         self.register_buffer("DoF", dof.float(), persistent=False)
-        self.register_buffer(
-            "dof_index", torch.nonzero(dof.reshape(-1)).squeeze(1), persistent=False
-        )
-        self.fc = _mlp((in_dim, hidden_dim, int(self.dof_index.numel())))
+        dof_index = torch.nonzero(dof.reshape(-1)).squeeze(1)
+        self.register_buffer("dof_index", dof_index, persistent=False)
+        self.fc = _mlp((in_dim, hidden_dim, int(dof_index.numel())))
 
     def scatter(self, angles: Tensor) -> Tensor:
         """(B, D) angles of the free DoFs -> (B, J, 3), zero where the mask is 0."""

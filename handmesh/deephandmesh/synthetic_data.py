@@ -33,7 +33,7 @@ from handmesh.data.datasets.synthetic_scene import (
     sample_skin_colour,
 )
 from handmesh.deephandmesh.annotations import ORIGINAL_IMAGE_HW
-from handmesh.deephandmesh.constants import ALIGN_JOINTS, KEYPOINT_NAMES, ROOT_JOINT
+from handmesh.deephandmesh.constants import ALIGN_JOINTS, KEYPOINT_NAMES
 from handmesh.deephandmesh.hand_model import HandTemplate
 from handmesh.deephandmesh.kinematics import (
     euler_to_rotation,
@@ -46,7 +46,7 @@ from handmesh.geometry.rotations import axis_angle_to_matrix
 from handmesh.io.atomic import new_temp_dir, replace_dir
 from handmesh.render import render_mesh, vertex_normals
 
-__all__ = ["SYNTHETIC_MARKER", "SyntheticPoses", "write_synthetic_dataset"]
+__all__ = ["SYNTHETIC_MARKER", "SyntheticPoses", "ground_truth_frame", "write_synthetic_dataset"]
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +157,28 @@ def _pose_frame(
     return glob[:, :3, 3].numpy(), verts[0].numpy()
 
 
+def _sample_pose(
+    rng: np.random.Generator, template: HandTemplate, local: np.ndarray, rest_verts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first draws of a frame's generator: its pose and wrist placement -> joints, verts."""
+    euler = SyntheticPoses(template).euler(rng)
+    placement = to_homogeneous(
+        axis_angle_to_matrix(torch.from_numpy(rng.normal(size=3) * 1.2)),
+        torch.from_numpy(rng.uniform(-20.0, 20.0, size=3)),
+    ).numpy()
+    root_pose = placement @ template.global_pose[template.root].astype(np.float64)
+    return _pose_frame(template, local, rest_verts, euler, root_pose)
+
+
+def ground_truth_frame(
+    template: HandTemplate, frame: int, *, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """World joints (J, 3) and vertices (V, 3), mm, of frame ``frame`` of the dataset that
+    :func:`write_synthetic_dataset` writes with ``seed`` (for checks and visualisation)."""
+    local, rest_verts = _subject(template)
+    return _sample_pose(np.random.default_rng([seed, frame]), template, local, rest_verts)
+
+
 def _render(
     verts_mm: np.ndarray,
     faces: np.ndarray,
@@ -211,7 +233,6 @@ def write_synthetic_dataset(
     depth_hw = (int(depth_hw[0]), int(depth_hw[1]))
     template = build_synthetic_template()
     local, rest_verts = _subject(template)
-    poses = SyntheticPoses(template)
     cameras = _cameras(num_cameras)
     colour_cams = [name for name in cameras if name != NON_COLOUR_CAMERA]
     tmp = new_temp_dir(root)
@@ -225,13 +246,7 @@ def write_synthetic_dataset(
     frames = range(first_frame, first_frame + num_frames)
     for frame in tqdm(frames, desc="synthetic DeepHandMesh", disable=not progress):
         rng = np.random.default_rng([seed, frame])
-        euler = poses.euler(rng)
-        placement = to_homogeneous(
-            axis_angle_to_matrix(torch.from_numpy(rng.normal(size=3) * 1.2)),
-            torch.from_numpy(rng.uniform(-20.0, 20.0, size=3)),
-        ).numpy()
-        root_pose = placement @ template.global_pose[ROOT_JOINT]
-        joints, verts = _pose_frame(template, local, rest_verts, euler, root_pose)
+        joints, verts = _sample_pose(rng, template, local, rest_verts)
         drop = int(rng.choice([0, 5, 9, 13, 17])) if rng.uniform() < DROP_TIP_PROB else -1
         rows = [
             f"{i} {x:.6f} {y:.6f} {z:.6f} {len(colour_cams):.1f} {len(colour_cams)}\n"
