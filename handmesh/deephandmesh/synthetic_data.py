@@ -57,31 +57,40 @@ CAMERA_DISTANCE_MM = 550.0
 FOCAL_PX = 520.0  # at 512 x 334
 NON_COLOUR_CAMERA = "410001"
 DROP_TIP_PROB = 0.1
-FLEXION_RANGE = (-0.15, 1.3)  # radians, z of the hinge and knuckle joints
-KNUCKLE_SPREAD = 0.25  # radians, y of the knuckles
-TWIST = 0.1  # radians, x of the 3-DoF joints
+GRIP_RANGE = (-0.1, 1.3)  # radians of flexion (z) of every finger joint
+THUMB_GRIP_RANGE = (-0.1, 0.7)
+FLEX_NOISE = 0.12
+KNUCKLE_SPREAD = 0.15  # radians, y of the 3-DoF joints
+TWIST = 0.05  # radians, x of the 3-DoF joints
+ROTATION_SIGMA = 0.5  # radians, per-axis spread of the wrist rotation about upright
+WRIST_HEIGHT_MM = 80.0
 
 
 class SyntheticPoses:
-    """Random DeepHandMesh poses: Euler angles on the free DoFs and a wrist placement."""
+    """Random DeepHandMesh poses on the free DoFs (the wrist placement is drawn separately).
+
+    A hand-closing "grip" in ``GRIP_RANGE`` sets the flexion (z) of every finger joint, plus
+    ``FLEX_NOISE`` per joint; the thumb closes with its own grip; the knuckles spread (y) by up
+    to ``KNUCKLE_SPREAD`` and the 3-DoF joints twist (x) by up to ``TWIST``.
+    """
 
     def __init__(self, template: HandTemplate) -> None:
         self.template = template
+        self.thumb = np.array(["thumb" in name for name in template.joint_names])
 
-    def euler(self, rng: np.random.Generator, articulation: float = 1.0) -> np.ndarray:
-        """(J, 3) radians: flexion in ``FLEXION_RANGE`` (all fingers correlated), small spread
-        and twist on the 3-DoF joints, zero on the fixed DoFs."""
+    def euler(self, rng: np.random.Generator) -> np.ndarray:
+        """(J, 3) float32 radians, zero on the fixed DoFs."""
         dof = self.template.dof
-        grip = rng.uniform(*FLEXION_RANGE)
-        euler = np.zeros(dof.shape)
-        for joint in range(dof.shape[0]):
-            flex = np.clip(grip + rng.normal(0.0, 0.35), *FLEXION_RANGE)
-            euler[joint] = [
-                rng.uniform(-TWIST, TWIST),
-                rng.uniform(-KNUCKLE_SPREAD, KNUCKLE_SPREAD),
-                flex,
-            ]
-        return (euler * dof * articulation).astype(np.float32)
+        grip = np.where(self.thumb, rng.uniform(*THUMB_GRIP_RANGE), rng.uniform(*GRIP_RANGE))
+        euler = np.stack(
+            [
+                rng.uniform(-TWIST, TWIST, size=len(dof)),
+                rng.uniform(-KNUCKLE_SPREAD, KNUCKLE_SPREAD, size=len(dof)),
+                grip + rng.normal(0.0, FLEX_NOISE, size=len(dof)),
+            ],
+            axis=1,
+        )
+        return (euler * dof).astype(np.float32)
 
 
 def _subject(template: HandTemplate) -> tuple[np.ndarray, np.ndarray]:
@@ -157,26 +166,47 @@ def _pose_frame(
     return glob[:, :3, 3].numpy(), verts[0].numpy()
 
 
+def _upright(template: HandTemplate) -> np.ndarray:
+    """(4, 4) placement that turns the template's wrist frame fingers-up (world +z) with the palm
+    towards world +x (the wrist frame: x to the middle knuckle, y palmar, z the flexion axis),
+    the wrist ``WRIST_HEIGHT_MM`` below the world origin (where the cameras look)."""
+    target = np.stack([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], axis=1)
+    out = np.eye(4)
+    out[:3, :3] = target @ template.global_pose[template.root, :3, :3].astype(np.float64).T
+    out[:3, 3] = -out[:3, :3] @ template.global_pose[template.root, :3, 3]
+    out[2, 3] -= WRIST_HEIGHT_MM
+    return out
+
+
 def _sample_pose(
-    rng: np.random.Generator, template: HandTemplate, local: np.ndarray, rest_verts: np.ndarray
+    rng: np.random.Generator,
+    template: HandTemplate,
+    local: np.ndarray,
+    rest_verts: np.ndarray,
+    rotation_sigma: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The first draws of a frame's generator: its pose and wrist placement -> joints, verts."""
+    """The first draws of a frame's generator: its pose and wrist placement -> joints, verts.
+
+    The wrist is rotated from upright (:func:`_upright`) by an axis-angle with per-axis standard
+    deviation ``rotation_sigma`` (radians) and shifted by up to 20 mm.
+    """
     euler = SyntheticPoses(template).euler(rng)
-    placement = to_homogeneous(
-        axis_angle_to_matrix(torch.from_numpy(rng.normal(size=3) * 1.2)),
+    wobble = to_homogeneous(
+        axis_angle_to_matrix(torch.from_numpy(rng.normal(size=3) * rotation_sigma)),
         torch.from_numpy(rng.uniform(-20.0, 20.0, size=3)),
     ).numpy()
-    root_pose = placement @ template.global_pose[template.root].astype(np.float64)
+    root_pose = wobble @ _upright(template) @ template.global_pose[template.root].astype(np.float64)
     return _pose_frame(template, local, rest_verts, euler, root_pose)
 
 
 def ground_truth_frame(
-    template: HandTemplate, frame: int, *, seed: int
+    template: HandTemplate, frame: int, *, seed: int, rotation_sigma: float = ROTATION_SIGMA
 ) -> tuple[np.ndarray, np.ndarray]:
     """World joints (J, 3) and vertices (V, 3), mm, of frame ``frame`` of the dataset that
     :func:`write_synthetic_dataset` writes with ``seed`` (for checks and visualisation)."""
     local, rest_verts = _subject(template)
-    return _sample_pose(np.random.default_rng([seed, frame]), template, local, rest_verts)
+    rng = np.random.default_rng([seed, frame])
+    return _sample_pose(rng, template, local, rest_verts, rotation_sigma)
 
 
 def _render(
@@ -221,12 +251,15 @@ def write_synthetic_dataset(
     depth_hw: Sequence[int] = (128, 84),
     seed: int = 0,
     first_frame: int = 0,
+    rotation_sigma: float = ROTATION_SIGMA,
     progress: bool = True,
 ) -> Path:
     """Write the synthetic dataset under ``root`` (replacing it) and return ``root``.
 
     ``root`` gets ``hand_model/`` (the synthetic hand model), ``images/``, ``annotations/`` and a
-    ``SYNTHETIC_DEEPHANDMESH.txt`` marker. Frames are numbered from ``first_frame``.
+    ``SYNTHETIC_DEEPHANDMESH.txt`` marker. Frames are numbered from ``first_frame``; the hands
+    stand fingers-up in the middle of the camera ring, their wrist rotated from upright by
+    ``rotation_sigma`` radians (per-axis standard deviation of an axis-angle).
     """
     root = Path(root)
     image_hw = (int(image_hw[0]), int(image_hw[1]))
@@ -246,7 +279,7 @@ def write_synthetic_dataset(
     frames = range(first_frame, first_frame + num_frames)
     for frame in tqdm(frames, desc="synthetic DeepHandMesh", disable=not progress):
         rng = np.random.default_rng([seed, frame])
-        joints, verts = _sample_pose(rng, template, local, rest_verts)
+        joints, verts = _sample_pose(rng, template, local, rest_verts, rotation_sigma)
         drop = int(rng.choice([0, 5, 9, 13, 17])) if rng.uniform() < DROP_TIP_PROB else -1
         rows = [
             f"{i} {x:.6f} {y:.6f} {z:.6f} {len(colour_cams):.1f} {len(colour_cams)}\n"
@@ -274,7 +307,8 @@ def write_synthetic_dataset(
                 pickle.dump(depth, file, protocol=2)
     (tmp / SYNTHETIC_MARKER).write_text(
         f"synthetic DeepHandMesh data: {num_frames} frames from {first_frame}, {num_cameras} "
-        f"colour cameras, seed {seed}; not the published dataset\n",
+        f"colour cameras, seed {seed}, rotation_sigma {rotation_sigma}; not the published "
+        "dataset\n",
         encoding="utf-8",
     )
     replace_dir(tmp, root)
