@@ -4,7 +4,7 @@ Importing this package registers the metrics ``mpjpe``, ``pa_mpjpe``, ``pck_auc`
 ``pa_mpvpe`` and ``f_score`` in ``handmesh.registry.METRICS``.
 """
 
-from handmesh.metrics.config import metrics_from_config
+from handmesh.metrics.config import metrics_from_config, select_metrics
 from handmesh.metrics.evaluator import DEFAULT_METRICS, Evaluator
 from handmesh.metrics.functional import (
     DEFAULT_FSCORE_THRESHOLDS,
@@ -20,6 +20,7 @@ from handmesh.metrics.functional import (
 )
 from handmesh.metrics.hand_metrics import MPJPE, MPVPE, PAMPJPE, PAMPVPE, PCKAUC, FScore
 from handmesh.metrics.metric import Metric
+from handmesh.metrics.protocol import EvalProtocol, Exporter
 
 __all__ = [
     "DEFAULT_FSCORE_THRESHOLDS",
@@ -30,7 +31,9 @@ __all__ = [
     "PAMPJPE",
     "PAMPVPE",
     "PCKAUC",
+    "EvalProtocol",
     "Evaluator",
+    "Exporter",
     "FScore",
     "Metric",
     "f_score",
@@ -41,5 +44,6 @@ __all__ = [
     "pck_auc",
     "pck_curve",
     "point_errors",
+    "select_metrics",
     "trapezoid",
 ]
