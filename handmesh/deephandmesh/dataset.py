@@ -32,14 +32,15 @@ are reproducible; ``set_epoch`` selects the epoch's draws.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
 import torch
 
+from handmesh.data.transforms.steps import IMAGE_NORMS, normalise_image
 from handmesh.deephandmesh.annotations import (
     ORIGINAL_IMAGE_HW,
     KRTCamera,
@@ -52,6 +53,7 @@ from handmesh.deephandmesh.annotations import (
 )
 from handmesh.deephandmesh.constants import JOINT_NAMES
 from handmesh.errors import ArgumentError, DataError, DataNotFoundError
+from handmesh.registry import DATASETS
 
 __all__ = ["COLOUR_CAMERA_PREFIX", "DeepHandMeshFrames", "sequence_names"]
 
@@ -71,8 +73,14 @@ def sequence_names(image_root: Path, subject: int) -> list[str]:
     return [n for n in names if "ROM" not in n]
 
 
+@DATASETS.register("DeepHandMesh")
 class DeepHandMeshFrames(torch.utils.data.Dataset):
     """Samples of the published DeepHandMesh dataset (see the module docstring).
+
+    Config (``DATASET.TRAIN`` / ``DATASET.TEST`` node; the crop size is DATA_PRESET.IMAGE_SIZE
+    and the image normalisation DATA_PRESET.IMAGE_NORM, ``unit`` as the original):
+    ``TYPE: DeepHandMesh``, ``DATA_ROOT`` (required), ``SUBJECT`` (4), ``NUM_VIEWS`` (6),
+    ``RENDER_SIZE`` ([W, H] of the depth crops, [256, 256]), ``SEED`` (0).
 
     Args:
         data_root: the directory holding ``images/`` and ``annotations/``.
@@ -82,7 +90,13 @@ class DeepHandMeshFrames(torch.utils.data.Dataset):
         input_size: (H, W) of the RGB crop (256, 256).
         render_size: (H, W) of the depth crops (256, 256).
         seed: seeds the view draws.
+        image_norm: "unit" (/255, the original) or "minus_half" (/255 - 0.5).
     """
+
+    CONFIG_KEYS: ClassVar[tuple[str, ...]] = (
+        "DATA_ROOT", "SUBJECT", "NUM_VIEWS", "RENDER_SIZE", "SEED",
+    )  # fmt: skip
+    REQUIRED_KEYS: ClassVar[tuple[str, ...]] = ("DATA_ROOT",)
 
     def __init__(
         self,
@@ -94,9 +108,13 @@ class DeepHandMeshFrames(torch.utils.data.Dataset):
         input_size: Sequence[int] = (256, 256),
         render_size: Sequence[int] = (256, 256),
         seed: int = 0,
+        image_norm: str = "unit",
     ) -> None:
         super().__init__()
         self.root = Path(data_root)
+        if image_norm not in IMAGE_NORMS:
+            raise ArgumentError(f"image_norm must be one of {IMAGE_NORMS}, got {image_norm!r}")
+        self.image_norm = image_norm
         self.subject = int(subject)
         self.joint_names = tuple(joint_names)
         self.num_views = int(num_views)
@@ -183,9 +201,7 @@ class DeepHandMeshFrames(torch.utils.data.Dataset):
                           [0.0, camera.focal[1], camera.princpt[1]], [0.0, 0.0, 1.0]])  # fmt: skip
             intr.append(np.vstack([affine, [0.0, 0.0, 1.0]]) @ k)
         return {
-            "image": torch.from_numpy(
-                np.ascontiguousarray(crop.transpose(2, 0, 1)) / 255.0
-            ).float(),
+            "image": normalise_image(crop, self.image_norm),
             "target_joints_world": torch.from_numpy(joints * MM_TO_M).float(),
             "target_joints_valid": torch.from_numpy(valid).float(),
             "target_depth_maps": torch.from_numpy(np.stack(depths)).float(),
@@ -193,4 +209,21 @@ class DeepHandMeshFrames(torch.utils.data.Dataset):
             "target_depth_intr": torch.from_numpy(np.stack(intr)).float(),
             "image_path": str(path),
             "sample_idx": idx,
+        }
+
+    @classmethod
+    def from_config(
+        cls, cfg: Mapping[str, Any], *, data_preset: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        preset = data_preset or {}
+        width, height = preset.get("IMAGE_SIZE", (256, 256))
+        render_w, render_h = cfg.get("RENDER_SIZE", (256, 256))
+        return {
+            "data_root": str(cfg["DATA_ROOT"]),
+            "subject": int(cfg.get("SUBJECT", 4)),
+            "num_views": int(cfg.get("NUM_VIEWS", 6)),
+            "input_size": (int(height), int(width)),
+            "render_size": (int(render_h), int(render_w)),
+            "seed": int(cfg.get("SEED", 0)),
+            "image_norm": str(preset.get("IMAGE_NORM", "unit")),
         }

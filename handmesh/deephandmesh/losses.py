@@ -212,18 +212,22 @@ class PenetrationLoss(nn.Module):
         )
 
     def forward(
-        self, rest_pose: Tensor, rest_verts: Tensor, joints: Tensor, verts: Tensor
+        self, rest_joints: Tensor, rest_verts: Tensor, joints: Tensor, verts: Tensor
     ) -> Tensor:
-        """Per-sample loss (B,).
+        """Per-sample loss (B,). Distances only, so any common rigid placement of the posed
+        joints and mesh gives the same value.
 
         Args:
-            rest_pose: (J, 4, 4) refined rest global poses, mm (the original detaches it).
-            rest_verts: (B, V, 3) corrected rest mesh, mm (detached in the original).
+            rest_joints: (J, 3) refined rest skeleton, mm.
+            rest_verts: (B, V, 3) corrected rest mesh, mm.
             joints: (B, J, 3) posed joints, mm.
             verts: (B, V, 3) posed mesh, mm.
+
+        The sphere radii come from the rest skeleton and mesh without gradients (the original
+        detaches both); gradients reach the posed joints and mesh.
         """
-        with torch.no_grad():  # the original detaches the rest skeleton and mesh
-            rest_points = self.bones.points(rest_pose[:, :3, 3].detach())  # (P, 3)
+        with torch.no_grad():
+            rest_points = self.bones.points(rest_joints.detach())  # (P, 3)
             rest_points = rest_points.unsqueeze(0).expand(rest_verts.shape[0], -1, -1)
             radii = nearest_distance(rest_points, rest_verts.detach())  # (B, P)
         points = self.bones.points(joints)  # (B, P, 3)

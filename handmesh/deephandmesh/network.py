@@ -1,4 +1,4 @@
-"""DeepHandMesh's encoder-decoder (Moon et al., ECCV 2020) as one ``nn.Module``.
+"""DeepHandMesh's encoder-decoder (Moon et al., ECCV 2020): its sub-networks and how they run.
 
 Encoder: ResNet -> global average pool -> FC to 512 + ReLU (``backbone_net``) -> FC 512 -> 512,
 ReLU, FC 512 -> 28 -> ``tanh * pi``, scattered into (B, 22, 3) Euler angles by the DoF mask
@@ -39,7 +39,7 @@ from handmesh.errors import ArgumentError
 
 __all__ = [
     "BackboneNet",
-    "DeepHandMeshNet",
+    "DeepHandMeshLayers",
     "PoseNet",
     "SkeletonRefineNet",
     "SkinRefineNet",
@@ -150,18 +150,10 @@ class SkinRefineNet(nn.Module):
         return pose.view(-1, self.num_verts, 3), identity.view(-1, self.num_verts, 3)
 
 
-class DeepHandMeshNet(nn.Module):
-    """The DeepHandMesh network for one hand model (see the module docstring).
-
-    Args:
-        template: the hand model (:func:`handmesh.deephandmesh.load_hand_model`).
-        resnet: the image trunk (a handmesh ResNet; the original uses ResNet-50).
-        img_feat_dim: size of the image feature (512).
-        id_code_dim: size of the identity code (32).
-        align_joints: joints rigidly fitted to the ground truth to place the root in training
-            (the four non-thumb knuckles and the wrist).
-        init_heads: initialise the head layers as the original does for training (normal 0.01,
-            bias 0); False keeps PyTorch's default (a checkpoint is loaded afterwards anyway).
+class DeepHandMeshLayers(nn.Module):
+    """The DeepHandMesh network for one hand model (see the module docstring), as a base class:
+    :meth:`build_network` adds the buffers and sub-networks to a module, the other methods run
+    them. The registered model ``handmesh.models.DeepHandMesh`` is one.
     """
 
     template_verts: Tensor
@@ -171,8 +163,12 @@ class DeepHandMeshNet(nn.Module):
     global_pose_inv: Tensor
     faces: Tensor
     id_code: Tensor
+    parents: tuple[int, ...]
+    root_joint: int
+    align_joints: tuple[int, ...]
+    num_verts: int
 
-    def __init__(
+    def build_network(
         self,
         *,
         template: HandTemplate,
@@ -182,12 +178,22 @@ class DeepHandMeshNet(nn.Module):
         align_joints: tuple[int, ...] = ALIGN_JOINTS,
         init_heads: bool = True,
     ) -> None:
-        super().__init__()
+        """Register the hand model's buffers and the sub-networks on ``self``.
+
+        Args:
+            template: the hand model (:func:`handmesh.deephandmesh.load_hand_model`).
+            resnet: the image trunk (a handmesh ResNet; the original uses ResNet-50).
+            img_feat_dim: size of the image feature (512).
+            id_code_dim: size of the identity code (32).
+            align_joints: joints rigidly fitted to the ground truth to place the root in
+                training (the four non-thumb knuckles and the wrist).
+            init_heads: initialise the head layers as the original does for training (normal
+                0.01, bias 0); False keeps PyTorch's default (a checkpoint follows anyway).
+        """
         num_joints = template.num_joints
         if any(not 0 <= j < num_joints for j in align_joints) or len(align_joints) < 3:
             raise ArgumentError(
-                f"DeepHandMeshNet: align_joints must be >= 3 joint ids in 0..{num_joints - 1}, "
-                f"got {align_joints}"
+                f"align_joints must be >= 3 joint ids in 0..{num_joints - 1}, got {align_joints}"
             )
         self.parents = tuple(template.parents)
         self.root_joint = template.root
@@ -250,24 +256,21 @@ class DeepHandMeshNet(nn.Module):
 
     # ------------------------------------------------------------------------------ whole
 
-    def decode(
-        self, joint_euler: Tensor, *, target_joints: Tensor | None = None, with_rest: bool = False
-    ) -> dict[str, Tensor]:
-        """Pose the hand from Euler angles (the original's ``decode`` and the decoder half of
-        ``forward``).
+    def pose_mm(self, joint_euler: Tensor, *, with_rest: bool = False) -> dict[str, Tensor]:
+        """Pose the hand from Euler angles with the identity root (the original's ``decode``).
+
+        The output is in the wrist frame with the template's root orientation removed (the
+        original's test and demo output). Training places it with :meth:`placement` (the
+        original's root from the rigid fit), which is the same as decoding from that root.
 
         Args:
             joint_euler: (B, J, 3) radians (x, y, z per joint; the root's are ignored).
-            target_joints: (B, J, 3) ground-truth joints, mm: the root is placed by the rigid
-                fit of the refined rest joints at ``align_joints`` to them (training). None:
-                the root transform is the identity, so the output is in the wrist frame with
-                the template's root orientation removed (test, demo).
-            with_rest: also return the rest-pose quantities the penetration loss needs.
+            with_rest: also return what the penetration loss needs.
 
         Returns:
             ``joints`` (B, J, 3) and ``verts`` (B, V, 3) in mm; with ``with_rest`` also
-            ``rest_pose`` (J, 4, 4) refined rest global poses and ``rest_verts`` (B, V, 3) the
-            corrected template skinned by the refined rest skeleton.
+            ``rest_joints`` (J, 3), the refined rest skeleton, and ``rest_verts`` (B, V, 3), the
+            corrected template skinned by it (model space, mm).
         """
         if joint_euler.dim() != 3 or joint_euler.shape[1:] != self.local_pose.shape[:1] + (3,):
             raise ArgumentError(
@@ -276,30 +279,24 @@ class DeepHandMeshNet(nn.Module):
             )
         batch = joint_euler.shape[0]
         local, rest_pose = self.refined_rest_skeleton()
-        if target_joints is None:
-            root = torch.eye(4, dtype=local.dtype, device=local.device).expand(batch, 4, 4)
-        else:
-            align = list(self.align_joints)
-            source = rest_pose[align, :3, 3].unsqueeze(0).expand(batch, -1, -1)
-            root = rigid_transform(source, target_joints[:, align].to(local.dtype))
-            root = root @ rest_pose[self.root_joint]
-        posed_local = local @ to_homogeneous(euler_to_rotation(joint_euler))
+        root = torch.eye(4, dtype=local.dtype, device=local.device).expand(batch, 4, 4)
+        posed_local = local @ to_homogeneous(euler_to_rotation(joint_euler.to(local.dtype)))
         global_poses = forward_kinematics(posed_local, self.parents, root)
         rest_verts = self.corrected_template(joint_euler)
-        out = {
-            "joints": global_poses[..., :3, 3],
-            "verts": self.skin(rest_verts, global_poses),
-        }
+        out = {"joints": global_poses[..., :3, 3], "verts": self.skin(rest_verts, global_poses)}
         if with_rest:
-            out["rest_pose"] = rest_pose
+            out["rest_joints"] = rest_pose[:, :3, 3]
             out["rest_verts"] = self.skin(rest_verts, rest_pose)
         return out
 
-    def forward(
-        self, image: Tensor, *, target_joints: Tensor | None = None, with_rest: bool = False
-    ) -> dict[str, Tensor]:
-        """Encode then decode: :meth:`decode`'s outputs plus ``joint_euler`` (B, J, 3)."""
-        joint_euler = self.encode(image)
-        out = self.decode(joint_euler, target_joints=target_joints, with_rest=with_rest)
-        out["joint_euler"] = joint_euler
-        return out
+    def placement(self, joints: Tensor, target_joints: Tensor) -> Tensor:
+        """(B, 4, 4) rigid transform taking the wrist-frame output onto the ground truth: the
+        rigid fit of ``joints`` to ``target_joints`` (both (B, J, 3)) at ``align_joints``.
+
+        The align joints (wrist and the non-thumb knuckles) hang from the root alone, so in the
+        wrist frame they are the refined rest joints without the root's bind pose, whatever the
+        angles; fitting them is the original's training root (its ``rigid_transform_3D`` of the
+        refined rest joints, times the root's bind pose), with the same gradients.
+        """
+        align = list(self.align_joints)
+        return rigid_transform(joints[:, align], target_joints[:, align].to(joints.dtype))

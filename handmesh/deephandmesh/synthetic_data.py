@@ -16,11 +16,14 @@ function of ``seed``; the tree is written to a temporary directory and renamed i
 
 from __future__ import annotations
 
+import fcntl
+import json
 import logging
 import os
 import pickle
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -34,6 +37,7 @@ from handmesh.data.datasets.synthetic_scene import (
 )
 from handmesh.deephandmesh.annotations import ORIGINAL_IMAGE_HW
 from handmesh.deephandmesh.constants import ALIGN_JOINTS, KEYPOINT_NAMES
+from handmesh.deephandmesh.dataset import DeepHandMeshFrames
 from handmesh.deephandmesh.hand_model import HandTemplate
 from handmesh.deephandmesh.kinematics import (
     euler_to_rotation,
@@ -42,15 +46,24 @@ from handmesh.deephandmesh.kinematics import (
     to_homogeneous,
 )
 from handmesh.deephandmesh.synthetic_model import build_synthetic_template, write_hand_model
+from handmesh.errors import DataError
 from handmesh.geometry.rotations import axis_angle_to_matrix
 from handmesh.io.atomic import new_temp_dir, replace_dir
+from handmesh.registry import DATASETS
 from handmesh.render import render_mesh, vertex_normals
 
-__all__ = ["SYNTHETIC_MARKER", "SyntheticPoses", "ground_truth_frame", "write_synthetic_dataset"]
+__all__ = [
+    "SYNTHETIC_MARKER",
+    "SyntheticDeepHandMesh",
+    "SyntheticPoses",
+    "ensure_synthetic_dataset",
+    "ground_truth_frame",
+    "write_synthetic_dataset",
+]
 
 logger = logging.getLogger(__name__)
 
-SYNTHETIC_MARKER = "SYNTHETIC_DEEPHANDMESH.txt"
+SYNTHETIC_MARKER = "SYNTHETIC_DEEPHANDMESH.json"
 BONE_SCALE = 1.06
 INFLATE_MM = 1.5
 CAMERA_DISTANCE_MM = 550.0
@@ -257,7 +270,7 @@ def write_synthetic_dataset(
     """Write the synthetic dataset under ``root`` (replacing it) and return ``root``.
 
     ``root`` gets ``hand_model/`` (the synthetic hand model), ``images/``, ``annotations/`` and a
-    ``SYNTHETIC_DEEPHANDMESH.txt`` marker. Frames are numbered from ``first_frame``; the hands
+    ``SYNTHETIC_DEEPHANDMESH.json`` marker holding these settings. Frames are numbered from ``first_frame``; the hands
     stand fingers-up in the middle of the camera ring, their wrist rotated from upright by
     ``rotation_sigma`` radians (per-axis standard deviation of an axis-angle).
     """
@@ -305,11 +318,96 @@ def write_synthetic_dataset(
             depth = _render(verts, template.faces, intr, extr, depth_hw, colour, light)["depth"]
             with open(depth_dir / f"depthmap{cam}.pkl", "wb") as file:
                 pickle.dump(depth, file, protocol=2)
-    (tmp / SYNTHETIC_MARKER).write_text(
-        f"synthetic DeepHandMesh data: {num_frames} frames from {first_frame}, {num_cameras} "
-        f"colour cameras, seed {seed}, rotation_sigma {rotation_sigma}; not the published "
-        "dataset\n",
-        encoding="utf-8",
-    )
+    settings = {
+        "num_frames": num_frames, "num_cameras": num_cameras, "subject": subject,
+        "sequence": sequence, "image_hw": list(image_hw), "depth_hw": list(depth_hw),
+        "seed": seed, "first_frame": first_frame, "rotation_sigma": rotation_sigma,
+    }  # fmt: skip
+    marker = {"note": "synthetic DeepHandMesh data, not the published dataset", **settings}
+    (tmp / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
     replace_dir(tmp, root)
     return root
+
+
+def ensure_synthetic_dataset(root: str | os.PathLike, **settings: Any) -> Path:
+    """``root`` holding the synthetic dataset written with ``settings`` (the keyword arguments
+    of :func:`write_synthetic_dataset`): written if absent or written with other settings.
+
+    Processes sharing ``root`` (DDP ranks, DataLoader workers) wait on a file lock, so the data
+    is written once.
+    """
+    root = Path(root)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    expected = {**_defaults(), **settings}
+    with open(root.parent / f".{root.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            found = json.loads((root / SYNTHETIC_MARKER).read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            found = {}
+        if any(found.get(key) != _jsonable(value) for key, value in expected.items()):
+            if root.exists() and not found:
+                raise DataError(
+                    f"{root} exists but is not a synthetic DeepHandMesh dataset (no "
+                    f"{SYNTHETIC_MARKER}); refusing to overwrite it"
+                )
+            logger.info("writing the synthetic DeepHandMesh dataset to %s", root)
+            write_synthetic_dataset(root, **settings)
+    return root
+
+
+def _defaults() -> dict[str, Any]:
+    import inspect
+
+    signature = inspect.signature(write_synthetic_dataset)
+    return {
+        name: _jsonable(p.default)
+        for name, p in signature.parameters.items()
+        if p.default is not inspect.Parameter.empty and name != "progress"
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+@DATASETS.register("DeepHandMeshSynthetic")
+class SyntheticDeepHandMesh(DeepHandMeshFrames):
+    """The embedded default: :func:`write_synthetic_dataset`'s data under ``DATA_ROOT`` (written
+    on first use), read by the published-format reader :class:`DeepHandMeshFrames`.
+
+    Config: the keys of ``DeepHandMesh`` (``DATA_ROOT``, ``NUM_VIEWS``, ``RENDER_SIZE``,
+    ``SEED``) plus ``NUM_FRAMES`` (160), ``NUM_CAMERAS`` (6), ``FIRST_FRAME`` (0),
+    ``ROTATION_SIGMA`` (0.5 rad), ``DATA_SEED`` (0), ``IMAGE_HW`` ([256, 167]) and ``DEPTH_HW``
+    ([128, 84]) of the written files. Use different ``DATA_ROOT`` s (and ``DATA_SEED`` or
+    ``FIRST_FRAME``) for the training and the test set.
+    """
+
+    CONFIG_KEYS = (
+        "DATA_ROOT", "NUM_VIEWS", "RENDER_SIZE", "SEED", "NUM_FRAMES", "NUM_CAMERAS",
+        "FIRST_FRAME", "ROTATION_SIGMA", "DATA_SEED", "IMAGE_HW", "DEPTH_HW",
+    )  # fmt: skip
+    REQUIRED_KEYS = ("DATA_ROOT",)
+
+    def __init__(
+        self, *, data_root: str | os.PathLike, synthetic: Mapping[str, Any], **reader: Any
+    ) -> None:
+        ensure_synthetic_dataset(data_root, progress=False, **synthetic)
+        super().__init__(data_root=data_root, **reader)
+
+    @classmethod
+    def from_config(
+        cls, cfg: Mapping[str, Any], *, data_preset: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        reader = DeepHandMeshFrames.from_config(cfg, data_preset=data_preset)
+        reader["subject"] = 4
+        synthetic = {
+            "num_frames": int(cfg.get("NUM_FRAMES", 160)),
+            "num_cameras": int(cfg.get("NUM_CAMERAS", 6)),
+            "first_frame": int(cfg.get("FIRST_FRAME", 0)),
+            "rotation_sigma": float(cfg.get("ROTATION_SIGMA", ROTATION_SIGMA)),
+            "seed": int(cfg.get("DATA_SEED", 0)),
+            "image_hw": [int(v) for v in cfg.get("IMAGE_HW", (256, 167))],
+            "depth_hw": [int(v) for v in cfg.get("DEPTH_HW", (128, 84))],
+        }
+        return {"synthetic": synthetic, **reader}

@@ -10,11 +10,15 @@ import pytest
 import torch
 from dhm_fixtures import PARENTS, euler_zyx, fk_recursive, kabsch, lbs_loop
 
+import handmesh
 from handmesh.backbones.resnet import ResNet
-from handmesh.deephandmesh.checkpoint import adapt_official_state_dict, load_network_strict
-from handmesh.deephandmesh.network import DeepHandMeshNet
-from handmesh.deephandmesh.synthetic_model import build_synthetic_template
+from handmesh.config import load_config
+from handmesh.deephandmesh.synthetic_model import build_synthetic_template, write_hand_model
 from handmesh.errors import CheckpointError
+from handmesh.models import DeepHandMesh
+
+REPO = Path(__file__).resolve().parents[2]
+PUBLISHED = REPO / "config/deephandmesh/train_deephandmesh.yml"
 
 ALIGN = [8, 12, 16, 20, 21]
 
@@ -26,7 +30,7 @@ def _mlp(x: np.ndarray, seq: torch.nn.Sequential) -> np.ndarray:
     return np.maximum(x @ w0.T + b0, 0.0) @ w2.T + b2
 
 
-def reference_decode(net: DeepHandMeshNet, euler: np.ndarray, target: np.ndarray | None = None):
+def reference_decode(net: DeepHandMesh, euler: np.ndarray, target: np.ndarray | None = None):
     """The original ``Model.decode`` / train-mode decoder, one sample and one joint at a time."""
     tpl = build_synthetic_template()
     id_code = net.id_code.double().numpy()
@@ -59,9 +63,9 @@ def reference_decode(net: DeepHandMeshNet, euler: np.ndarray, target: np.ndarray
 
 
 @pytest.fixture(scope="module")
-def net() -> DeepHandMeshNet:
+def net() -> DeepHandMesh:
     torch.manual_seed(0)
-    model = DeepHandMeshNet(template=build_synthetic_template(), resnet=ResNet(depth=18))
+    model = DeepHandMesh(template=build_synthetic_template(), backbone=ResNet(depth=18))
     with torch.no_grad():  # correctives of a few mm, so that they show in the comparison
         for head in (model.skeleton_refine_net, model.skin_refine_net):
             for layer in head.modules():
@@ -78,7 +82,7 @@ def _demo_pose() -> np.ndarray:
 
 
 @pytest.mark.parametrize("case", ["zero", "demo", "random", "train_root"])
-def test_decode_matches_the_original_algorithm(net: DeepHandMeshNet, case: str) -> None:
+def test_decode_matches_the_original_algorithm(net: DeepHandMesh, case: str) -> None:
     rng = np.random.default_rng(7)
     dof = build_synthetic_template().dof
     euler = {
@@ -91,25 +95,34 @@ def test_decode_matches_the_original_algorithm(net: DeepHandMeshNet, case: str) 
     if case == "train_root":
         target = rng.normal(size=(2, 22, 3)) * 60.0 + 300.0
     with torch.no_grad():
-        out = net.decode(
-            torch.from_numpy(euler).float(),
-            target_joints=None if target is None else torch.from_numpy(target).float(),
-        )
+        out = net.pose_mm(torch.from_numpy(euler).float())
+        if target is not None:  # the training root: the wrist-frame output, placed
+            place = net.placement(out["joints"], torch.from_numpy(target).float())
+            for key in ("joints", "verts"):
+                out[key] = out[key] @ place[:, :3, :3].transpose(1, 2) + place[:, None, :3, 3]
     joints, verts = reference_decode(net, euler, target)
     np.testing.assert_allclose(out["joints"].numpy(), joints, atol=2e-3)
     np.testing.assert_allclose(out["verts"].numpy(), verts, atol=2e-3)
     if case == "zero":  # identity root: the wrist at the origin
         np.testing.assert_allclose(out["joints"][0, 21].numpy(), 0.0, atol=1e-5)
+    # the model's decode: the same in metres
+    with torch.no_grad():
+        preds = net.decode(torch.from_numpy(euler).float())
+    if target is None:
+        np.testing.assert_allclose(preds["joints_3d"].numpy() * 1000, joints, atol=2e-3)
+        np.testing.assert_allclose(preds["verts_3d"].numpy() * 1000, verts, atol=2e-3)
 
 
-def test_rest_outputs_for_the_penetration_loss(net: DeepHandMeshNet) -> None:
+def test_rest_outputs_for_the_penetration_loss(net: DeepHandMesh) -> None:
     euler = torch.from_numpy(np.random.default_rng(8).uniform(-1, 1, (2, 22, 3))).float()
     with torch.no_grad():
-        out = net.decode(euler, with_rest=True)
+        out = net.pose_mm(euler, with_rest=True)
         zero_pose = net.corrected_template(euler)
+        _, rest_pose = net.refined_rest_skeleton()
     tpl = build_synthetic_template()
+    torch.testing.assert_close(out["rest_joints"], rest_pose[:, :3, 3])
     # the corrected template (with this pose's corrective) skinned by the refined rest skeleton
-    transforms = out["rest_pose"].double().numpy() @ tpl.global_pose_inv.astype(np.float64)
+    transforms = rest_pose.double().numpy() @ tpl.global_pose_inv.astype(np.float64)
     for b in range(2):
         expected = lbs_loop(
             zero_pose[b].double().numpy(), tpl.skinning_weights.astype(np.float64), transforms
@@ -117,17 +130,17 @@ def test_rest_outputs_for_the_penetration_loss(net: DeepHandMeshNet) -> None:
         np.testing.assert_allclose(out["rest_verts"][b].numpy(), expected, atol=2e-3)
 
 
-def test_encoder_is_resnet_mean_fc_relu_then_pose_net(net: DeepHandMeshNet) -> None:
+def test_encoder_is_resnet_mean_fc_relu_then_pose_net(net: DeepHandMesh) -> None:
     image = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
         pooled = net.backbone_net.resnet(image)["res_layer4"].mean(dim=(2, 3))
         feat = torch.relu(pooled @ net.backbone_net.fc[0].weight.T + net.backbone_net.fc[0].bias)
-        out = net(image)
+        out = net({"image": image})
     torch.testing.assert_close(out["joint_euler"], net.pose_net(feat))
-    torch.testing.assert_close(out["joints"], net.decode(out["joint_euler"])["joints"])
+    torch.testing.assert_close(out["joints_3d"], net.decode(out["joint_euler"])["joints_3d"])
 
 
-def test_pose_corrective_sees_detached_angles(net: DeepHandMeshNet) -> None:
+def test_pose_corrective_sees_detached_angles(net: DeepHandMesh) -> None:
     euler = torch.zeros(1, 22, 3, requires_grad=True)
     net.corrected_template(euler).sum().backward()
     net.zero_grad(set_to_none=True)
@@ -218,64 +231,84 @@ def official_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _official_snapshot(tmp_path_factory.mktemp("dhm") / "snapshot_34.pth.tar")
 
 
-def _resnet50_net() -> DeepHandMeshNet:
-    return DeepHandMeshNet(
-        template=build_synthetic_template(), resnet=ResNet(depth=50), init_heads=False
-    )
+@pytest.fixture(scope="module")
+def hand_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("hand_model")
+    write_hand_model(build_synthetic_template(), directory)
+    return directory
 
 
-def test_official_snapshot_loads_strictly(official_file: Path) -> None:
+def _load(hand_dir: Path, snapshot: Path) -> DeepHandMesh:
+    cfg = load_config(PUBLISHED, opts=["MODEL.HAND_MODEL_DIR", str(hand_dir)])
+    return handmesh.load_model(cfg, checkpoint=snapshot)
+
+
+def _edited(official_file: Path, tmp_path: Path, edit) -> Path:
     snapshot = torch.load(official_file, weights_only=True)
-    net = _resnet50_net()
-    state = adapt_official_state_dict(snapshot["network"], template=build_synthetic_template())
-    load_network_strict(net, state, str(official_file))
-    assert torch.equal(net.id_code, snapshot["network"]["module.id_code"])
+    edit(snapshot["network"])
+    path = tmp_path / "edited.pth.tar"
+    torch.save(snapshot, path)
+    return path
+
+
+def test_official_snapshot_loads_strictly(official_file: Path, hand_dir: Path) -> None:
+    network = torch.load(official_file, weights_only=True)["network"]
+    model = _load(hand_dir, official_file)
+    assert isinstance(model, DeepHandMesh) and not model.training
+    assert torch.equal(model.id_code, network["module.id_code"])
     assert torch.equal(
-        net.skin_refine_net.fc_id[2].bias,
-        snapshot["network"]["module.skin_refine_net.fc_id.2.bias"],
+        model.skin_refine_net.fc_id[2].bias, network["module.skin_refine_net.fc_id.2.bias"]
     )
     assert torch.equal(
-        net.backbone_net.resnet.layer3[5].bn2.running_var,
-        snapshot["network"]["module.backbone_net.resnet.layer3.5.bn2.running_var"],
+        model.backbone_net.resnet.layer3[5].bn2.running_var,
+        network["module.backbone_net.resnet.layer3.5.bn2.running_var"],
     )
-    # handmesh's own state dict: no hand-model-derived buffers (no dense Laplacian)
-    own = set(net.state_dict())
-    assert own == {k.removeprefix("module.") for k in official_keys(778)} - {
-        "pose_net.DoF",
-        "penet_loss.segmentation",
-        "lap_loss.laplacian",
-    }
+    # handmesh's own state dict: no hand-model-derived buffers (no dense Laplacian), and it
+    # loads back strictly
+    own = model.state_dict()
+    assert set(own) == {k.removeprefix("module.") for k in official_keys(778)} - {
+        "pose_net.DoF", "penet_loss.segmentation", "lap_loss.laplacian"
+    }  # fmt: skip
+    ours = official_file.parent / "DeepHandMesh.pth.tar"
+    torch.save(own, ours)
+    again = _load(hand_dir, ours)
+    assert torch.equal(
+        again.skeleton_refine_net.fc_skeleton[0].weight,
+        model.skeleton_refine_net.fc_skeleton[0].weight,
+    )
 
 
-def test_a_missing_id_code_is_refused(official_file: Path) -> None:
-    network = dict(torch.load(official_file, weights_only=True)["network"])
-    del network["module.id_code"]
-    net = _resnet50_net()
-    state = adapt_official_state_dict(network, template=build_synthetic_template())
-    before = net.id_code.clone()
-    with pytest.raises(CheckpointError, match="no module.id_code.*refusing"):
-        load_network_strict(net, state, "snapshot")
-    assert torch.equal(net.id_code, before)
+def test_a_missing_id_code_is_refused(official_file: Path, hand_dir: Path, tmp_path: Path) -> None:
+    path = _edited(official_file, tmp_path, lambda net: net.pop("module.id_code"))
+    with pytest.raises(CheckpointError, match="no id_code.*refusing to load"):
+        _load(hand_dir, path)
 
 
-def test_a_snapshot_of_another_hand_model_is_refused(official_file: Path) -> None:
-    network = dict(torch.load(official_file, weights_only=True)["network"])
-    segmentation = network["module.penet_loss.segmentation"].clone()
-    segmentation[0] = 5.0 if segmentation[0] != 5 else 6.0
-    network["module.penet_loss.segmentation"] = segmentation
-    with pytest.raises(CheckpointError, match="different hand model"):
-        adapt_official_state_dict(network, template=build_synthetic_template(), source="snap")
-    network["module.penet_loss.segmentation"] = segmentation[:10]
-    with pytest.raises(CheckpointError, match="segmentation has"):
-        adapt_official_state_dict(network, template=build_synthetic_template())
+def test_a_snapshot_of_another_hand_model_is_refused(
+    official_file: Path, hand_dir: Path, tmp_path: Path
+) -> None:
+    def relabel(net: dict) -> None:
+        seg = net["module.penet_loss.segmentation"]
+        seg[0] = 5.0 if seg[0] != 5 else 6.0
+
+    with pytest.raises(CheckpointError, match="penet_loss.segmentation.*different hand model"):
+        _load(hand_dir, _edited(official_file, tmp_path, relabel))
+
+    def fewer_verts(net: dict) -> None:
+        net["module.lap_loss.laplacian"] = torch.zeros(10, 10)
+
+    with pytest.raises(CheckpointError, match="Laplacian is \\(10, 10\\), the mesh has 778"):
+        _load(hand_dir, _edited(official_file, tmp_path, fewer_verts))
 
 
-def test_unexpected_and_misshapen_keys_are_listed(official_file: Path) -> None:
-    network = dict(torch.load(official_file, weights_only=True)["network"])
-    network["module.renderer.extra"] = torch.zeros(1)
-    network["module.pose_net.fc.2.bias"] = torch.zeros(27)
-    state = adapt_official_state_dict(network, template=build_synthetic_template())
+def test_unexpected_and_misshapen_keys_are_listed(
+    official_file: Path, hand_dir: Path, tmp_path: Path
+) -> None:
+    def damage(net: dict) -> None:
+        net["module.renderer.extra"] = torch.zeros(1)
+        net["module.pose_net.fc.2.bias"] = torch.zeros(27)
+
     with pytest.raises(
-        CheckpointError, match=r"unexpected 1: renderer.extra.*pose_net.fc.2.bias \(27,\)"
+        CheckpointError, match=r"unexpected keys 1: \[renderer.extra\].*pose_net.fc.2.bias \(27,\)"
     ):
-        load_network_strict(_resnet50_net(), state, "snapshot")
+        _load(hand_dir, _edited(official_file, tmp_path, damage))
