@@ -45,6 +45,12 @@ SAMPLE_KEYS: dict[str, str] = {
     "side": "'right' or 'left' (left crops are mirrored to right before the model sees them)",
     "image_path": "str",
     "sample_idx": "int, the dataset index: the evaluator uses it to count every sample exactly once",
+    # DeepHandMesh (multi-view, world frame; handmesh.deephandmesh.dataset)
+    "target_joints_world": "(22, 3) world metres, DeepHandMesh's 22-joint order (missing joints at 1 mm)",
+    "target_joints_valid": "(22,) float32 0/1, joints with a keypoint annotation",
+    "target_depth_maps": "(N, h, w) depth crops of N views, metres, 0 = no measurement",
+    "target_depth_extr": "(N, 4, 4) world -> camera of those views, metres",
+    "target_depth_intr": "(N, 3, 3) crop intrinsics of those views (pixels)",
 }
 
 PRED_KEYS: dict[str, str] = {
@@ -52,4 +58,11 @@ PRED_KEYS: dict[str, str] = {
     "verts_3d": "(B, 778, 3) camera metres (mesh models)",
     "joints_2d": "(B, 21, 2) crop pixels",
     "uvd": "(B, 21, 3) normalised uvd (2.5D models)",
+    # DeepHandMesh: joints_3d (B, 22, 3) / verts_3d (B, V, 3) are in its wrist frame (identity root)
+    "joint_euler": "(B, 22, 3) DeepHandMesh Euler angles, radians",
+    "joints_3d_world": "(B, 22, 3) DeepHandMesh joints placed on target_joints_world by the align-joint rigid fit, metres",
+    "verts_3d_world": "(B, V, 3) the mesh placed likewise, metres",
+    "depth_maps": "(B, N, h, w) depth of verts_3d_world rendered in the target_depth_* views, metres",
+    "rest_joints_3d": "(22, 3) DeepHandMesh refined rest skeleton, metres (training)",
+    "rest_verts_3d": "(B, V, 3) corrected template skinned by it, metres (training)",
 }

@@ -12,7 +12,7 @@ Attribute names equal the original's state-dict names (``id_code``, ``backbone_n
 ``backbone_net.fc.0``, ``pose_net.fc.{0,2}``, ``skeleton_refine_net.fc_skeleton.{0,2}``,
 ``skin_refine_net.fc_{pose,id}.{0,2}``), so an official snapshot loads strictly once its
 ``module.`` prefix and hand-model-derived buffers are handled
-(:func:`handmesh.deephandmesh.checkpoint.adapt_official_state_dict`). The hand model's arrays
+(:func:`handmesh.deephandmesh.checkpoint.adapt_official_entries`). The hand model's arrays
 (template, weights, rest poses, the DoF mask) are non-persistent buffers: they come from the
 hand-model files, not from checkpoints.
 

@@ -113,7 +113,9 @@ def test_metrics_match_an_independent_computation(setup) -> None:
         rendered = preds["depth_maps"][b].double().numpy() * 1000
         target = batch["target_depth_maps"][b].double().numpy() * 1000
         both = (rendered != 0) & (target != 0)
-        assert records["dhm_depth"]["abs_sum"][b] == pytest.approx(np.abs(rendered - target)[both].sum())
+        assert records["dhm_depth"]["abs_sum"][b] == pytest.approx(
+            np.abs(rendered - target)[both].sum()
+        )
         assert records["dhm_depth"]["count"][b] == both.sum()
 
 
