@@ -1,6 +1,7 @@
 """Dataset readers (registered in ``handmesh.registry.DATASETS``)."""
 
 from handmesh.data.datasets.base import HandDataset, check_data_root, is_train_split
+from handmesh.data.datasets.oakink import OakInk
 from handmesh.data.datasets.synthetic import SyntheticHands
 
-__all__ = ["HandDataset", "SyntheticHands", "check_data_root", "is_train_split"]
+__all__ = ["HandDataset", "OakInk", "SyntheticHands", "check_data_root", "is_train_split"]
