@@ -9,7 +9,7 @@ The mesh is the synthetic hand subdivided (each triangle into four) until it has
 ``--verts`` vertices, written in the published format to a temporary directory. Timings are the
 median of ``--rounds`` alternating runs (alternating keeps other load from favouring one side).
 
-    python benchmarks/deephandmesh.py [--verts 12500] [--batch 8] [--rounds 3] [--threads 1]
+    python benchmarks/deephandmesh.py [--verts 12000] [--batch 8] [--rounds 3] [--threads 1]
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def median_time(fn: Callable[[], object], rounds: int) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--verts", type=int, default=12500)
+    parser.add_argument("--verts", type=int, default=12000)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)

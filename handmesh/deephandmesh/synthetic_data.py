@@ -339,6 +339,7 @@ def ensure_synthetic_dataset(root: str | os.PathLike, **settings: Any) -> Path:
     root = Path(root)
     root.parent.mkdir(parents=True, exist_ok=True)
     expected = {**_defaults(), **settings}
+    expected.pop("progress", None)
     with open(root.parent / f".{root.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:

@@ -15,10 +15,12 @@ from handmesh.deephandmesh.dataset import DeepHandMeshFrames
 from handmesh.deephandmesh.depth_render import render_depth_views
 from handmesh.deephandmesh.synthetic_data import (
     SYNTHETIC_MARKER,
+    ensure_synthetic_dataset,
     ground_truth_frame,
     write_synthetic_dataset,
 )
 from handmesh.deephandmesh.synthetic_model import build_synthetic_template, write_hand_model
+from handmesh.errors import DataError
 
 
 def test_synthetic_rig_is_consistent() -> None:
@@ -125,3 +127,22 @@ def test_ground_truth_depth_is_the_rendered_subject(full_res: Path) -> None:
     assert both.sum() > 0.2 * both.numel()
     assert (rendered - target)[both].abs().median() < 0.05  # mm
     assert ((rendered > 0) & (target == 0)).sum() < 0.01 * both.sum()
+
+
+def test_ensure_writes_once_and_rewrites_on_other_settings(tmp_path: Path) -> None:
+    root = tmp_path / "syn"
+    small = {"num_frames": 1, "num_cameras": 2, "image_hw": [64, 42], "depth_hw": [32, 21]}
+    ensure_synthetic_dataset(root, progress=False, **small)
+    sentinel = root / "kept.txt"
+    sentinel.write_text("the same settings must not rewrite the tree")
+    ensure_synthetic_dataset(root, progress=False, **small)
+    assert sentinel.is_file()
+    ensure_synthetic_dataset(root, progress=False, **{**small, "seed": 3})
+    assert not sentinel.is_file()
+    assert '"seed": 3' in (root / SYNTHETIC_MARKER).read_text()
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "precious.txt").write_text("not synthetic data")
+    with pytest.raises(DataError, match="not a synthetic DeepHandMesh dataset"):
+        ensure_synthetic_dataset(other, progress=False, **small)
+    assert (other / "precious.txt").is_file()
