@@ -31,6 +31,7 @@ import torch
 from tqdm import tqdm
 
 from handmesh.data.datasets.synthetic_scene import (
+    plain_background,
     random_background,
     sample_light_dir,
     sample_skin_colour,
@@ -46,7 +47,7 @@ from handmesh.deephandmesh.kinematics import (
     to_homogeneous,
 )
 from handmesh.deephandmesh.synthetic_model import build_synthetic_template, write_hand_model
-from handmesh.errors import DataError
+from handmesh.errors import ArgumentError, DataError
 from handmesh.geometry.rotations import axis_angle_to_matrix
 from handmesh.io.atomic import new_temp_dir, replace_dir
 from handmesh.registry import DATASETS
@@ -77,6 +78,7 @@ KNUCKLE_SPREAD = 0.15  # radians, y of the 3-DoF joints
 TWIST = 0.05  # radians, x of the 3-DoF joints
 ROTATION_SIGMA = 0.5  # radians, per-axis spread of the wrist rotation about upright
 WRIST_HEIGHT_MM = 80.0
+BACKGROUNDS = ("random", "plain")
 
 
 class SyntheticPoses:
@@ -265,6 +267,7 @@ def write_synthetic_dataset(
     seed: int = 0,
     first_frame: int = 0,
     rotation_sigma: float = ROTATION_SIGMA,
+    background: str = "random",
     progress: bool = True,
 ) -> Path:
     """Write the synthetic dataset under ``root`` (replacing it) and return ``root``.
@@ -272,9 +275,12 @@ def write_synthetic_dataset(
     ``root`` gets ``hand_model/`` (the synthetic hand model), ``images/``, ``annotations/`` and a
     ``SYNTHETIC_DEEPHANDMESH.json`` marker holding these settings. Frames are numbered from ``first_frame``; the hands
     stand fingers-up in the middle of the camera ring, their wrist rotated from upright by
-    ``rotation_sigma`` radians (per-axis standard deviation of an axis-angle).
+    ``rotation_sigma`` radians (per-axis standard deviation of an axis-angle), over a
+    ``background`` that is "random" (gradients, noise, stripes, blobs) or "plain" (one colour).
     """
     root = Path(root)
+    if background not in BACKGROUNDS:
+        raise ArgumentError(f"background must be one of {BACKGROUNDS}, got {background!r}")
     image_hw = (int(image_hw[0]), int(image_hw[1]))
     depth_hw = (int(depth_hw[0]), int(depth_hw[1]))
     template = build_synthetic_template()
@@ -308,9 +314,10 @@ def write_synthetic_dataset(
         for cam in colour_cams:
             intr, extr = cameras[cam]
             view = _render(verts, template.faces, intr, extr, image_hw, colour, light)
-            background = random_background(rng, (image_hw[1], image_hw[0])).astype(np.float32)
+            draw = random_background if background == "random" else plain_background
+            backdrop = draw(rng, (image_hw[1], image_hw[0])).astype(np.float32)
             alpha = view["mask"][..., None].astype(np.float32)
-            image = view["rgb"] * 255.0 * alpha + background * (1.0 - alpha)
+            image = view["rgb"] * 255.0 * alpha + backdrop * (1.0 - alpha)
             cam_dir = image_dir / f"cam{cam}"
             cam_dir.mkdir(parents=True, exist_ok=True)
             bgr = np.clip(image, 0, 255).astype(np.uint8)[:, :, ::-1]
@@ -322,6 +329,7 @@ def write_synthetic_dataset(
         "num_frames": num_frames, "num_cameras": num_cameras, "subject": subject,
         "sequence": sequence, "image_hw": list(image_hw), "depth_hw": list(depth_hw),
         "seed": seed, "first_frame": first_frame, "rotation_sigma": rotation_sigma,
+        "background": background,
     }  # fmt: skip
     marker = {"note": "synthetic DeepHandMesh data, not the published dataset", **settings}
     (tmp / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
@@ -379,14 +387,14 @@ class SyntheticDeepHandMesh(DeepHandMeshFrames):
 
     Config: the keys of ``DeepHandMesh`` (``DATA_ROOT``, ``NUM_VIEWS``, ``RENDER_SIZE``,
     ``SEED``) plus ``NUM_FRAMES`` (160), ``NUM_CAMERAS`` (6), ``FIRST_FRAME`` (0),
-    ``ROTATION_SIGMA`` (0.5 rad), ``DATA_SEED`` (0), ``IMAGE_HW`` ([256, 167]) and ``DEPTH_HW``
-    ([128, 84]) of the written files. Use different ``DATA_ROOT`` s (and ``DATA_SEED`` or
+    ``ROTATION_SIGMA`` (0.5 rad), ``BACKGROUND`` ("random" | "plain"), ``DATA_SEED`` (0),
+    ``IMAGE_HW`` ([256, 167]) and ``DEPTH_HW`` ([128, 84]) of the written files. Use different ``DATA_ROOT`` s (and ``DATA_SEED`` or
     ``FIRST_FRAME``) for the training and the test set.
     """
 
     CONFIG_KEYS = (
         "DATA_ROOT", "NUM_VIEWS", "RENDER_SIZE", "SEED", "NUM_FRAMES", "NUM_CAMERAS",
-        "FIRST_FRAME", "ROTATION_SIGMA", "DATA_SEED", "IMAGE_HW", "DEPTH_HW",
+        "FIRST_FRAME", "ROTATION_SIGMA", "BACKGROUND", "DATA_SEED", "IMAGE_HW", "DEPTH_HW",
     )  # fmt: skip
     REQUIRED_KEYS = ("DATA_ROOT",)
 
@@ -407,6 +415,7 @@ class SyntheticDeepHandMesh(DeepHandMeshFrames):
             "num_cameras": int(cfg.get("NUM_CAMERAS", 6)),
             "first_frame": int(cfg.get("FIRST_FRAME", 0)),
             "rotation_sigma": float(cfg.get("ROTATION_SIGMA", ROTATION_SIGMA)),
+            "background": str(cfg.get("BACKGROUND", "random")),
             "seed": int(cfg.get("DATA_SEED", 0)),
             "image_hw": [int(v) for v in cfg.get("IMAGE_HW", (256, 167))],
             "depth_hw": [int(v) for v in cfg.get("DEPTH_HW", (128, 84))],

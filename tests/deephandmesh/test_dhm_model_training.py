@@ -30,6 +30,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory):
             "DATASET.TRAIN.DATA_ROOT", str(root / "train"), "DATASET.TRAIN.NUM_FRAMES", "3",
             "DATASET.TRAIN.NUM_CAMERAS", "4", "DATASET.TEST.DATA_ROOT", str(root / "test"),
             "DATASET.TEST.NUM_FRAMES", "2", "DATASET.TEST.NUM_CAMERAS", "4",
+            "DATASET.TRAIN.NUM_VIEWS", "3", "DATASET.TRAIN.RENDER_SIZE", "[48, 48]",
+            "DATASET.TEST.NUM_VIEWS", "3", "DATASET.TEST.RENDER_SIZE", "[48, 48]",
             "DATA_PRESET.IMAGE_SIZE", "[32, 32]",
         ],
     )  # fmt: skip
