@@ -46,6 +46,12 @@ SAMPLE_KEYS: dict[str, str] = {
     "hand_faces": "(1538, 3) int64 MANO faces (OakInk WITH_HAND_FACES); collated to (B, 1538, 3)",
     "image_path": "str",
     "sample_idx": "int, the dataset index: the evaluator uses it to count every sample exactly once",
+    # DeepHandMesh (multi-view, world frame; handmesh.deephandmesh.dataset)
+    "target_joints_world": "(22, 3) world metres, DeepHandMesh's 22-joint order (missing joints at 1 mm)",
+    "target_joints_valid": "(22,) float32 0/1, joints with a keypoint annotation",
+    "target_depth_maps": "(N, h, w) depth crops of N views, metres, 0 = no measurement",
+    "target_depth_extr": "(N, 4, 4) world -> camera of those views, metres",
+    "target_depth_intr": "(N, 3, 3) crop intrinsics of those views (pixels)",
 }
 
 PRED_KEYS: dict[str, str] = {
@@ -60,4 +66,11 @@ PRED_KEYS: dict[str, str] = {
     "joint_coord_img": "(B, 21, 3) I2L-MeshNet's joint lixels, heatmap bins (x, y, z) of DATA_PRESET.HEATMAP_SIZE",
     "mesh_coord_img": "(B, 778, 3) I2L-MeshNet's vertex lixels, heatmap bins (x, y, z)",
     "joint_img_from_mesh": "(B, 21, 3) I2L-MeshNet's joint regressor applied to mesh_coord_img, bins",
+    # DeepHandMesh: joints_3d (B, 22, 3) / verts_3d (B, V, 3) are in its wrist frame (identity root)
+    "joint_euler": "(B, 22, 3) DeepHandMesh Euler angles, radians",
+    "joints_3d_world": "(B, 22, 3) DeepHandMesh joints placed on target_joints_world by the align-joint rigid fit, metres",
+    "verts_3d_world": "(B, V, 3) the mesh placed likewise, metres",
+    "depth_maps": "(B, N, h, w) depth of verts_3d_world rendered in the target_depth_* views, metres",
+    "rest_joints_3d": "(22, 3) DeepHandMesh refined rest skeleton, metres (training)",
+    "rest_verts_3d": "(B, V, 3) corrected template skinned by it, metres (training)",
 }

@@ -1,0 +1,1 @@
+"""Demos: ``python -m handmesh.demo.<name>``."""
