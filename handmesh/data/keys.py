@@ -18,6 +18,9 @@ RAW_KEYS: dict[str, str] = {
     "side": "'right' or 'left'",
     "image_path": "str, where the image came from (or a synthetic id)",
     "sample_idx": "int, index of the sample in its dataset",
+    "bbox_xywh": "(4,) float32 the dataset's crop box [x, y, w, h] in the raw (un-mirrored) image, pixels (HO3D, DexYCB: HandOccNet's process_bbox rules)",
+    "root_joint": "(3,) float32 camera-space wrist, metres (HO3D evaluation samples, which have no joints_3d)",
+    "image_id": "int, the annotation file's image id (COCO-style datasets)",
 }
 
 SAMPLE_KEYS: dict[str, str] = {
