@@ -1,7 +1,8 @@
 """Hand pose / mesh metrics and the distributed-exact ``Evaluator``.
 
 Importing this package registers the metrics ``mpjpe``, ``pa_mpjpe``, ``pck_auc``, ``mpvpe``,
-``pa_mpvpe`` and ``f_score`` in ``handmesh.registry.METRICS``.
+``pa_mpvpe``, ``f_score``, ``pa_mpjpe_umeyama`` and ``pa_mpvpe_umeyama`` in
+``handmesh.registry.METRICS``.
 """
 
 from handmesh.metrics.config import metrics_from_config
@@ -20,6 +21,7 @@ from handmesh.metrics.functional import (
 )
 from handmesh.metrics.hand_metrics import MPJPE, MPVPE, PAMPJPE, PAMPVPE, PCKAUC, FScore
 from handmesh.metrics.metric import Metric
+from handmesh.metrics.umeyama import PAMPJPEUmeyama, PAMPVPEUmeyama
 
 __all__ = [
     "DEFAULT_FSCORE_THRESHOLDS",
@@ -28,7 +30,9 @@ __all__ = [
     "MPJPE",
     "MPVPE",
     "PAMPJPE",
+    "PAMPJPEUmeyama",
     "PAMPVPE",
+    "PAMPVPEUmeyama",
     "PCKAUC",
     "Evaluator",
     "FScore",
