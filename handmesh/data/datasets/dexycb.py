@@ -35,8 +35,10 @@ from handmesh.data.datasets.handoccnet_common import (
     JOINT_BOX_EXPANSION,
     cam_intrinsics,
     check_dataset_dir,
+    image_size,
     joint_box,
     read_rgb,
+    stack_fields,
 )
 from handmesh.data.transforms import HandTransform
 from handmesh.errors import ArgumentError, DataError
@@ -46,6 +48,14 @@ __all__ = ["DexYCB"]
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "test")
+FIELD_SHAPES = {
+    "cam_intr": (3, 3),
+    "joints_3d": (21, 3),
+    "joints_2d": (21, 2),
+    "bbox": (4,),
+    "mano_pose": (48,),
+    "mano_shape": (10,),
+}
 HAND_TYPES = ("right", "left")
 
 
@@ -95,18 +105,13 @@ class DexYCB(HandDataset):
         train = self.data_split == "train"
         with_mano = train or self.mano_root is not None
         fields: dict[str, list[Any]] = {
-            key: []
-            for key in (
-                "file_name", "size", "cam_intr", "joints_3d", "joints_2d", "is_left", "bbox",
-                "mano_pose", "mano_shape", "image_id", "annotation_id",
-            )
-        }  # fmt: skip
+            key: [] for key in ("file_name", "size", "is_left", "image_id", "annotation_id")
+        }
+        fields.update({key: [] for key in FIELD_SHAPES})
         dropped = 0
         for ann, image in pairs:
             where = f"{name} annotation {ann['id']!r}"
-            size = (int(image.get("width", 0)), int(image.get("height", 0)))
-            if min(size) <= 0 or not isinstance(image.get("file_name"), str):
-                raise DataError(f"{name} image {image['id']!r}: needs file_name, width and height")
+            size = image_size(image, name)
             hand_type = ann.get("hand_type")
             if hand_type not in HAND_TYPES:
                 raise DataError(f"{where}: hand_type must be 'right' or 'left', got {hand_type!r}")
@@ -131,17 +136,16 @@ class DexYCB(HandDataset):
             fields["annotation_id"].append(ann["id"])
         if dropped:
             logger.info("DexYCB %s: %d samples without a crop box dropped", name, dropped)
-        self.file_names = np.asarray(fields["file_name"], dtype=np.bytes_)
-        self.sizes = np.asarray(fields["size"], dtype=np.int32).reshape(-1, 2)
-        self.cam_intr = np.asarray(fields["cam_intr"], dtype=np.float32).reshape(-1, 3, 3)
-        self.joints_3d = np.asarray(fields["joints_3d"], dtype=np.float32).reshape(-1, 21, 3)
-        self.joints_2d = np.asarray(fields["joints_2d"], dtype=np.float32).reshape(-1, 21, 2)
-        self.is_left = np.asarray(fields["is_left"], dtype=bool)
-        self.bboxes = np.asarray(fields["bbox"], dtype=np.float32).reshape(-1, 4)
-        self.mano_pose = np.asarray(fields["mano_pose"], dtype=np.float32).reshape(-1, 48)
-        self.mano_shape = np.asarray(fields["mano_shape"], dtype=np.float32).reshape(-1, 10)
-        self.image_ids = np.asarray(fields["image_id"])
-        self.annotation_ids = np.asarray(fields["annotation_id"])
+        arrays = stack_fields(fields, FIELD_SHAPES)
+        self.file_names, self.sizes = arrays["file_name"], arrays["size"]
+        self.cam_intr, self.joints_3d = arrays["cam_intr"], arrays["joints_3d"]
+        self.joints_2d, self.is_left, self.bboxes = (
+            arrays["joints_2d"],
+            arrays["is_left"],
+            arrays["bbox"],
+        )
+        self.mano_pose, self.mano_shape = arrays["mano_pose"], arrays["mano_shape"]
+        self.image_ids, self.annotation_ids = arrays["image_id"], arrays["annotation_id"]
 
     def __len__(self) -> int:
         return len(self.file_names)

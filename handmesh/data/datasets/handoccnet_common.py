@@ -27,8 +27,10 @@ __all__ = [
     "JOINT_BOX_EXPANSION",
     "cam_intrinsics",
     "check_dataset_dir",
+    "image_size",
     "joint_box",
     "read_rgb",
+    "stack_fields",
 ]
 
 JOINT_BOX_EXPANSION = 1.5
@@ -45,6 +47,37 @@ def check_dataset_dir(data_root: str | os.PathLike[str], subdir: str, dataset: s
             f"{subdir.split(os.sep)[0]}/, as HandOccNet's data/)"
         )
     return path
+
+
+def image_size(image: Mapping[str, Any], source: str) -> tuple[int, int]:
+    """(W, H) of a COCO image record that must have ``file_name``, ``width`` and ``height``."""
+    size = (int(image.get("width", 0)), int(image.get("height", 0)))
+    if min(size) <= 0 or not isinstance(image.get("file_name"), str):
+        raise DataError(f"{source} image {image['id']!r}: needs file_name, width and height")
+    return size
+
+
+def stack_fields(
+    fields: Mapping[str, list[Any]], shapes: Mapping[str, tuple[int, ...]]
+) -> dict[str, np.ndarray]:
+    """Per-sample lists -> compact arrays (safe to share with forked DataLoader workers).
+
+    ``shapes`` gives the per-sample shape of the float32 fields; ``file_name`` becomes bytes,
+    ``size`` int32 (N, 2), ``is_left`` bool; other fields (ids) keep numpy's choice.
+    """
+    out: dict[str, np.ndarray] = {}
+    for key, values in fields.items():
+        if key == "file_name":
+            out[key] = np.asarray(values, dtype=np.bytes_)
+        elif key == "size":
+            out[key] = np.asarray(values, dtype=np.int32).reshape(-1, 2)
+        elif key == "is_left":
+            out[key] = np.asarray(values, dtype=bool)
+        elif key in shapes:
+            out[key] = np.asarray(values, dtype=np.float32).reshape(-1, *shapes[key])
+        else:
+            out[key] = np.asarray(values)
+    return out
 
 
 def read_rgb(path: str, size: tuple[int, int] | None = None) -> np.ndarray:

@@ -26,16 +26,16 @@ import logging
 import os
 from typing import Any
 
-import numpy as np
-
 from handmesh.data.coco_json import coco_array, read_coco_json
 from handmesh.data.datasets.base import HandDataset
 from handmesh.data.datasets.handoccnet_common import (
     JOINT_BOX_EXPANSION,
     cam_intrinsics,
     check_dataset_dir,
+    image_size,
     joint_box,
     read_rgb,
+    stack_fields,
 )
 from handmesh.data.transforms import HandTransform
 from handmesh.errors import ArgumentError, DataError
@@ -50,6 +50,14 @@ HO3D_VERSIONS = {"v2": "HO3D", "v3": "HO3D_v3"}
 """Dataset version -> folder under ``data_root``."""
 
 SPLITS = {"train": "train", "evaluation": "evaluation", "test": "evaluation"}
+FIELD_SHAPES = {
+    "cam_intr": (3, 3),
+    "joints_3d": (21, 3),
+    "root_joint": (3,),
+    "bbox": (4,),
+    "mano_pose": (48,),
+    "mano_shape": (10,),
+}
 EVAL_BOX_EXPANSION = 1.5
 """``process_bbox`` expansion of the annotated evaluation boxes."""
 
@@ -105,19 +113,12 @@ class HO3D(HandDataset):
     def _load(self, expansion: float) -> None:
         pairs = read_coco_json(self.annotation_path)
         name = os.path.basename(self.annotation_path)
-        fields: dict[str, list[Any]] = {
-            key: []
-            for key in (
-                "file_name", "size", "cam_intr", "joints_3d", "root_joint", "bbox", "mano_pose",
-                "mano_shape", "image_id",
-            )
-        }  # fmt: skip
+        fields: dict[str, list[Any]] = {key: [] for key in ("file_name", "size", "image_id")}
+        fields.update({key: [] for key in FIELD_SHAPES})
         dropped = 0
         for ann, image in pairs:
             where = f"{name} annotation {ann['id']!r}"
-            size = (int(image.get("width", 0)), int(image.get("height", 0)))
-            if min(size) <= 0 or not isinstance(image.get("file_name"), str):
-                raise DataError(f"{name} image {image['id']!r}: needs file_name, width and height")
+            size = image_size(image, name)
             intr = cam_intrinsics(ann, where)
             if self.has_ground_truth:
                 joints_3d = coco_array(ann, "joints_coord_cam", (21, 3), where)
@@ -143,15 +144,12 @@ class HO3D(HandDataset):
             fields["image_id"].append(image["id"])
         if dropped:
             logger.info("HO3D %s: %d samples without a crop box dropped", name, dropped)
-        self.file_names = np.asarray(fields["file_name"], dtype=np.bytes_)
-        self.sizes = np.asarray(fields["size"], dtype=np.int32).reshape(-1, 2)
-        self.cam_intr = np.asarray(fields["cam_intr"], dtype=np.float32).reshape(-1, 3, 3)
-        self.joints_3d = np.asarray(fields["joints_3d"], dtype=np.float32).reshape(-1, 21, 3)
-        self.root_joints = np.asarray(fields["root_joint"], dtype=np.float32).reshape(-1, 3)
-        self.bboxes = np.asarray(fields["bbox"], dtype=np.float32).reshape(-1, 4)
-        self.mano_pose = np.asarray(fields["mano_pose"], dtype=np.float32).reshape(-1, 48)
-        self.mano_shape = np.asarray(fields["mano_shape"], dtype=np.float32).reshape(-1, 10)
-        self.image_ids = np.asarray(fields["image_id"])
+        arrays = stack_fields(fields, FIELD_SHAPES)
+        self.file_names, self.sizes = arrays["file_name"], arrays["size"]
+        self.cam_intr, self.joints_3d = arrays["cam_intr"], arrays["joints_3d"]
+        self.root_joints, self.bboxes = arrays["root_joint"], arrays["bbox"]
+        self.mano_pose, self.mano_shape = arrays["mano_pose"], arrays["mano_shape"]
+        self.image_ids = arrays["image_id"]
 
     def __len__(self) -> int:
         return len(self.file_names)
