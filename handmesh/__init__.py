@@ -4,9 +4,27 @@
 registries below (and does nothing else: no file is read until a part is built).
 """
 
-from handmesh import backbones, data, heads, losses, metrics, models  # noqa: F401  (registration)
+from handmesh import (  # noqa: F401  (registration)
+    backbones,
+    data,
+    heads,
+    losses,
+    metrics,
+    models,
+    postprocess,
+)
 from handmesh.api import load_model
-from handmesh.registry import BACKBONES, DATASETS, HEADS, LOSSES, METRICS, MODELS, build
+from handmesh.registry import (
+    BACKBONES,
+    DATASETS,
+    HEADS,
+    LOSSES,
+    METRICS,
+    MODELS,
+    POSTPROCESS,
+    TRAIN_HOOKS,
+    build,
+)
 
 __version__ = "0.1.0"
 
@@ -17,6 +35,8 @@ __all__ = [
     "LOSSES",
     "METRICS",
     "MODELS",
+    "POSTPROCESS",
+    "TRAIN_HOOKS",
     "__version__",
     "build",
     "load_model",

@@ -16,9 +16,8 @@ import torch
 from torch import nn
 
 from handmesh.engine.build import build_model
-from handmesh.engine.checkpoint import load_checkpoint
-from handmesh.engine.errors import HandmeshError
 from handmesh.engine.experiment import DUMP_CFG, ExperimentDir
+from handmesh.errors import ExperimentError, HandmeshError
 
 
 def _resolve_config(cfg_or_path: Any) -> tuple[Any, Path | None]:
@@ -35,10 +34,10 @@ def _resolve_config(cfg_or_path: Any) -> tuple[Any, Path | None]:
     return load_config(path), None
 
 
-def _default_checkpoint(exp_root: Path, model: nn.Module) -> Path:
-    latest = ExperimentDir(exp_root).checkpoint_dir() / f"{type(model).__name__}.pth.tar"
+def _default_checkpoint(exp_root: Path, model_type: str) -> Path:
+    latest = ExperimentDir(exp_root).checkpoint_dir() / f"{model_type}.pth.tar"
     if not latest.is_file():
-        raise HandmeshError(f"No checkpoint given and {latest} does not exist")
+        raise ExperimentError(f"No checkpoint given and {latest} does not exist")
     return latest
 
 
@@ -53,7 +52,9 @@ def load_model(
         cfg_or_path: a config node, a config file (YAML), or an experiment directory holding
             ``dump_cfg.yaml`` (its latest checkpoint is used when ``checkpoint`` is None).
         checkpoint: a checkpoint file in any published layout (loaded strictly); None: the
-            experiment's latest, else the config's ``MODEL.PRETRAINED`` (if any).
+            experiment's latest, else the config's ``MODEL.PRETRAINED``, else the parts' own
+            pretrained weights. A checkpoint is the only source read: no ImageNet weights are
+            looked up or downloaded for a model that gets one.
         device: where the model goes.
 
     ``model(batch)`` takes ``image`` (B, 3, H, W) normalised as the config's DATA_PRESET says,
@@ -62,11 +63,5 @@ def load_model(
     """
     cfg, exp_root = _resolve_config(cfg_or_path)
     if checkpoint is None and exp_root is not None:
-        cfg = cfg.clone()
-        cfg.defrost()
-        cfg.MODEL.PRETRAINED = ""  # the experiment's own checkpoint replaces initial weights
-        model = build_model(cfg)
-        load_checkpoint(model, _default_checkpoint(exp_root, model))
-    else:
-        model = build_model(cfg, checkpoint)
-    return model.to(device).eval()
+        checkpoint = _default_checkpoint(exp_root, str(cfg["MODEL"]["TYPE"]))
+    return build_model(cfg, checkpoint).to(device).eval()

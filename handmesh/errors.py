@@ -9,8 +9,9 @@ is wrong and what was expected. This module imports nothing from handmesh, so ev
 
     HandmeshError
     ├── ConfigError (ValueError)          a config file, value or override is invalid
-    │   └── ConfigKeyError (KeyError)     an unknown / missing config key or TYPE
-    ├── ArgumentError (ValueError)        a bad constructor argument (Python API); the builder
+    │   ├── ConfigKeyError (KeyError)     an unknown / missing config key or TYPE
+    │   └── ConfigFileNotFoundError (FileNotFoundError) a config file is missing
+    ├── ArgumentError (ValueError, TypeError) a bad constructor argument (Python API); the builder
     │                                     re-raises it as ConfigError naming the config path
     ├── WeightsError                      weights missing, unreadable or not fitting the model
     │   └── CheckpointError               ... for a model checkpoint (--reload, --resume, ...)
@@ -20,8 +21,8 @@ is wrong and what was expected. This module imports nothing from handmesh, so ev
     ├── LaunchError                       inconsistent process / device / batch settings
     └── ExperimentError                   an experiment directory is missing or incomplete
 
-The secondary bases keep Python conventions: code that catches ``ValueError``, ``KeyError`` or
-``FileNotFoundError`` still catches the matching handmesh errors.
+The secondary bases keep Python conventions: code that catches ``ValueError``, ``TypeError``,
+``KeyError`` or ``FileNotFoundError`` still catches the matching handmesh errors.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "ArgumentError",
     "CheckpointError",
     "ConfigError",
+    "ConfigFileNotFoundError",
     "ConfigKeyError",
     "DataError",
     "DataNotFoundError",
@@ -58,8 +60,15 @@ class ConfigKeyError(ConfigError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-class ArgumentError(HandmeshError, ValueError):
-    """A constructor or function argument is out of range; the message names the argument.
+class ConfigFileNotFoundError(ConfigError, FileNotFoundError):
+    """A config file does not exist (the message gives the path as given and resolved)."""
+
+    def __str__(self) -> str:  # OSError would print "[Errno ...]" forms for 2-argument calls
+        return str(self.args[0]) if self.args else ""
+
+
+class ArgumentError(HandmeshError, ValueError, TypeError):
+    """A constructor or function argument has a bad value or type; the message names it.
 
     Raised by ``nn.Module`` constructors for the Python API. When the part is built from a config
     node, ``handmesh.registry.build`` re-raises it as a ``ConfigError`` prefixed with the node's

@@ -15,16 +15,18 @@ parameters have ``requires_grad=False``, which changes nothing in training and l
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from handmesh.backbones.construct import construct_with_overrides
-from handmesh.backbones.pretrained import PretrainedSpec
-from handmesh.backbones.resnet import ResNet
-from handmesh.registry import BACKBONES, check_keys
+from handmesh.backbones.base import Backbone, ShapeSpec
+from handmesh.backbones.pretrained import PretrainedSpec, load_pretrained
+from handmesh.backbones.resnet import RESNET_WEIGHTS, ResNet
+from handmesh.checkpoint.adapters import state_dict_adapter
+from handmesh.registry import BACKBONES
 
 __all__ = ["FPN", "SpatialGate"]
 
@@ -67,21 +69,22 @@ def _upsample_add(top: torch.Tensor, lateral: torch.Tensor) -> torch.Tensor:
 
 
 @BACKBONES.register()
-class FPN(nn.Module):
+class FPN(Backbone):
     """HandOccNet's feature pyramid on a LeakyReLU ResNet-50.
 
-    ``forward(image (B,3,H,W))`` returns ``(primary, secondary)``, both (B,256,H/8,W/8)
-    (32x32 for HandOccNet's 256x256 crops). ``out_channels`` / ``strides`` describe both.
+    ``forward(image (B,3,H,W))`` returns ``{"primary", "secondary"}``, both (B,256,H/8,W/8)
+    (32x32 for HandOccNet's 256x256 crops), as ``output_shape()`` declares.
 
     Args:
         pretrained: ImageNet ResNet-50 weights for the ResNet part, in torchvision's key names:
             true (``resnet50-19c8e357.pth``, what HandOccNet downloads, from the hub cache or
-            downloaded), a local torchvision-format file, or false/None/"" (random init).
+            downloaded), a local torchvision-format file, or false/None/"" (random init); loaded
+            by ``init_pretrained()`` in the initialise phase.
     """
 
     def __init__(self, pretrained: PretrainedSpec = None) -> None:
-        super().__init__()
-        resnet = ResNet(depth=50, activation="leakyrelu", pretrained=pretrained)
+        super().__init__(pretrained=pretrained)
+        resnet = ResNet(depth=50, activation="leakyrelu")
         self.toplayer = nn.Conv2d(2048, 256, kernel_size=1)
         self.layer0 = nn.Sequential(
             resnet.conv1, resnet.bn1, resnet.get_submodule("leakyrelu"), resnet.maxpool
@@ -98,19 +101,21 @@ class FPN(nn.Module):
         self.attention_module = SpatialGate()
         self.pool = nn.AvgPool2d(2, stride=2)
         self.smooth2.requires_grad_(False)  # its output is unused in the original (see module doc)
-        self.out_channels: dict[str, int] = {"primary": 256, "secondary": 256}
-        self.strides: dict[str, int] = {"primary": 8, "secondary": 8}
+        self._output_shape = {"primary": ShapeSpec(256, 8), "secondary": ShapeSpec(256, 8)}
+
+    CONFIG_KEYS = ("PRETRAINED",)
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], **extra: Any) -> FPN:
-        """Build from a ``MODEL.BACKBONE`` node with ``TYPE: FPN`` and optional ``PRETRAINED``."""
-        where = "MODEL.BACKBONE"
-        check_keys(cfg, ("TYPE", "PRETRAINED"), where)
-        kwargs = {"pretrained": cfg.get("PRETRAINED", None)}
-        return construct_with_overrides(cls, kwargs, extra, where)
+    def from_config(cls, cfg: Mapping[str, Any]) -> dict[str, Any]:
+        """From a ``MODEL.BACKBONE`` node with ``TYPE: FPN`` and optional ``PRETRAINED``."""
+        return {"pretrained": cfg.get("PRETRAINED", None)}
 
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """image (B,3,H,W) -> (primary, secondary) features, each (B,256,H/8,W/8)."""
+    def init_pretrained(self) -> Path | None:
+        """Load torchvision ResNet-50 ImageNet weights into the ResNet part (``layer0..4``)."""
+        return load_pretrained(_FPNTrunk(self), self.pretrained, RESNET_WEIGHTS[50])
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """image (B,3,H,W) -> {"primary", "secondary"} features, each (B,256,H/8,W/8)."""
         if image.dim() != 4 or image.shape[1] != 3:
             raise ValueError(f"FPN expects image of shape (B,3,H,W), got {tuple(image.shape)}.")
         c2 = self.layer1(self.layer0(image))
@@ -121,4 +126,43 @@ class FPN(nn.Module):
         p4 = _upsample_add(p5, self.latlayer1(c4))
         p3 = _upsample_add(p4, self.latlayer2(c3))
         p2 = _upsample_add(p3, self.latlayer3(c2))
-        return self.attention_module(self.pool(self.smooth3(p2)))
+        primary, secondary = self.attention_module(self.pool(self.smooth3(p2)))
+        return {"primary": primary, "secondary": secondary}
+
+
+class _FPNTrunk(nn.Module):
+    """A view of an FPN's ResNet part (``layer0..4``, the same module objects), so torchvision
+    ImageNet files load into it strictly through the adapter below."""
+
+    def __init__(self, fpn: FPN) -> None:
+        super().__init__()
+        for name in ("layer0", "layer1", "layer2", "layer3", "layer4"):
+            self.add_module(name, fpn.get_submodule(name))
+
+
+_TORCHVISION_STEM = {"conv1.": "layer0.0.", "bn1.": "layer0.1."}
+
+
+@state_dict_adapter(_FPNTrunk)
+def _torchvision_to_fpn(
+    entries: dict[str, torch.Tensor], module: _FPNTrunk
+) -> dict[str, torch.Tensor]:
+    """torchvision ResNet-50 keys -> FPN trunk keys: ``conv1``/``bn1`` -> ``layer0.0``/``layer0.1``,
+    ``layerK.i`` -> ``layerK.0.i``; the ImageNet ``fc`` has no place here and is dropped. Entries
+    already in the trunk's own layout pass unchanged."""
+    if "conv1.weight" not in entries:
+        return entries
+    renamed: dict[str, torch.Tensor] = {}
+    for key, value in entries.items():
+        if key.startswith("fc."):
+            continue
+        for old, new in _TORCHVISION_STEM.items():
+            if key.startswith(old):
+                key = new + key[len(old) :]
+                break
+        else:
+            stage, _, rest = key.partition(".")
+            if stage in ("layer1", "layer2", "layer3", "layer4"):
+                key = f"{stage}.0.{rest}"
+        renamed[key] = value
+    return renamed

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
@@ -25,7 +23,7 @@ class FrozenBatchNorm2d(nn.Module):
 
     Holds four buffers, ``weight``, ``bias``, ``running_mean``, ``running_var`` (C,), and no
     ``num_batches_tracked``; an incoming ``num_batches_tracked`` entry (torchvision checkpoints have
-    one per BatchNorm) is dropped on load. Computes ``(x - mean) / sqrt(var + eps) * weight + bias``
+    one per BatchNorm) is dropped on load by ``handmesh.checkpoint.load_state_dict``. Computes ``(x - mean) / sqrt(var + eps) * weight + bias``
     with eps 1e-5 in train and eval mode alike.
     """
 
@@ -43,21 +41,6 @@ class FrozenBatchNorm2d(nn.Module):
         self.register_buffer("bias", torch.zeros(num_features))
         self.register_buffer("running_mean", torch.zeros(num_features))
         self.register_buffer("running_var", torch.ones(num_features))
-
-    def _load_from_state_dict(
-        self,
-        state_dict: dict[str, Any],
-        prefix: str,
-        local_metadata: dict[str, Any],
-        strict: bool,
-        missing_keys: list[str],
-        unexpected_keys: list[str],
-        error_msgs: list[str],
-    ) -> None:
-        state_dict.pop(prefix + "num_batches_tracked", None)
-        super()._load_from_state_dict(
-            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
-        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B,C,H,W) -> (B,C,H,W)."""

@@ -12,8 +12,8 @@ Architecture and names follow HRNet/HRNet-Image-Classification (``cls_hrnet.py``
   ``classifier`` (only with ``with_classifier=True``).
 
 The official ``hrnetv2_w{C}_imagenet_pretrained.pth`` files hold the whole classifier. Without
-``with_classifier`` their head entries are dropped on load (logged); with it they load strictly and
-``forward`` also returns the ImageNet logits.
+``with_classifier`` the registered layout adapter drops their head entries on load (logged); with
+it they load strictly and ``forward`` also returns the ImageNet logits.
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from handmesh.backbones.construct import construct_with_overrides
+from handmesh.backbones.base import Backbone, ShapeSpec
 from handmesh.backbones.frozen_bn import init_conv_bn_
-from handmesh.backbones.pretrained import PretrainedSpec, WeightsFile, load_pretrained
+from handmesh.backbones.pretrained import PretrainedSpec, WeightsFile
 from handmesh.backbones.resnet import BasicBlock, Bottleneck
-from handmesh.backbones.state_dict import drop_entries
-from handmesh.config.errors import ConfigError
-from handmesh.registry import BACKBONES, check_keys
+from handmesh.checkpoint.adapters import drop_prefixes, state_dict_adapter
+from handmesh.errors import ArgumentError
+from handmesh.registry import BACKBONES
 
 __all__ = ["HRNET_WIDTHS", "HRNet", "HighResolutionModule"]
 
@@ -144,7 +144,7 @@ def _transition(previous: Sequence[int], current: Sequence[int]) -> nn.ModuleLis
 @BACKBONES.register("hrnet_w40")
 @BACKBONES.register("hrnet_w48")
 @BACKBONES.register("hrnet_w64")
-class HRNet(nn.Module):
+class HRNet(Backbone):
     """HRNetV2 trunk returning the four resolution branches (and optionally their fusion).
 
     ``forward(image (B,3,H,W))`` returns ``hr_branch1..4`` (B, C*2^k, H/stride, W/stride) with
@@ -174,9 +174,9 @@ class HRNet(nn.Module):
         with_classifier: bool = False,
         pretrained: PretrainedSpec = None,
     ) -> None:
-        super().__init__()
+        super().__init__(pretrained=pretrained)
         if width not in HRNET_WIDTHS:
-            raise ConfigError(f"HRNet width must be one of {HRNET_WIDTHS}, got {width!r}.")
+            raise ArgumentError(f"width must be one of {HRNET_WIDTHS}, got {width!r}.")
         self.width = width
         self.with_fused = with_fused
         self.with_classifier = with_classifier
@@ -198,15 +198,18 @@ class HRNet(nn.Module):
         if with_classifier:
             self._build_classifier(channels)
 
-        self.out_channels: dict[str, int] = dict(zip(BRANCH_NAMES, channels))
-        self.strides: dict[str, int] = dict(zip(BRANCH_NAMES, (4, 8, 16, 32)))
+        self._output_shape = {
+            name: ShapeSpec(c, s) for name, c, s in zip(BRANCH_NAMES, channels, (4, 8, 16, 32))
+        }
         if with_fused:
-            self.out_channels["hr_fused"] = sum(channels)
-            self.strides["hr_fused"] = 4
+            self._output_shape["hr_fused"] = ShapeSpec(sum(channels), 4)
         if with_classifier:
-            self.out_channels["hr_feature"] = 2048
+            self._output_shape["hr_feature"] = ShapeSpec(2048)
+            self._output_shape["hr_output"] = ShapeSpec(1000)
         init_conv_bn_(self)  # as the original
-        load_pretrained(self, pretrained, (_weights_file(width),))
+
+    def pretrained_files(self) -> tuple[WeightsFile, ...]:
+        return (_weights_file(self.width),)
 
     def _build_classifier(self, channels: Sequence[int]) -> None:
         """The ImageNet head: per-branch Bottleneck to 128..1024 channels, stride-2 merges, 1x1
@@ -228,45 +231,27 @@ class HRNet(nn.Module):
         )
         self.classifier = nn.Linear(2048, 1000)
 
+    CONFIG_KEYS = ("WIDTH", "PRETRAINED", "WITH_FUSED", "WITH_CLASSIFIER")
+
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], **extra: Any) -> HRNet:
-        """Build from a ``MODEL.BACKBONE`` node: ``TYPE`` ("hrnet_w18".."hrnet_w64", or "HRNet"
-        with ``WIDTH``), ``PRETRAINED``, ``WITH_FUSED``, ``WITH_CLASSIFIER``; ``extra`` overrides
-        constructor arguments."""
-        where = "MODEL.BACKBONE"
-        accepted = ("TYPE", "WIDTH", "PRETRAINED", "WITH_FUSED", "WITH_CLASSIFIER")
+    def from_config(cls, cfg: Mapping[str, Any]) -> dict[str, Any]:
+        """From a ``MODEL.BACKBONE`` node: ``TYPE`` ("hrnet_w18".."hrnet_w64", or "HRNet" with
+        ``WIDTH``), ``PRETRAINED``, ``WITH_FUSED``, ``WITH_CLASSIFIER``."""
         kind = cfg.get("TYPE", "HRNet")
-        check_keys(cfg, accepted, where, required=("WIDTH",) if kind == "HRNet" else ())
-        width = int(cfg["WIDTH"]) if kind == "HRNet" else int(str(kind).removeprefix("hrnet_w"))
-        if "WIDTH" in cfg and int(cfg["WIDTH"]) != width:
-            raise ConfigError(f"{where}.WIDTH {cfg['WIDTH']} contradicts TYPE {kind!r}.")
-        kwargs = {
+        if kind == "HRNet":
+            if "WIDTH" not in cfg:
+                raise ArgumentError(f"TYPE HRNet needs WIDTH (one of {HRNET_WIDTHS}).")
+            width = int(cfg["WIDTH"])
+        else:
+            width = int(str(kind).removeprefix("hrnet_w"))
+            if "WIDTH" in cfg and int(cfg["WIDTH"]) != width:
+                raise ArgumentError(f"WIDTH {cfg['WIDTH']} contradicts TYPE {kind!r}.")
+        return {
             "width": width,
             "with_fused": bool(cfg.get("WITH_FUSED", False)),
             "with_classifier": bool(cfg.get("WITH_CLASSIFIER", False)),
             "pretrained": cfg.get("PRETRAINED", None),
         }
-        return construct_with_overrides(cls, kwargs, extra, where)
-
-    def _load_from_state_dict(
-        self,
-        state_dict: dict[str, Any],
-        prefix: str,
-        local_metadata: dict[str, Any],
-        strict: bool,
-        missing_keys: list[str],
-        unexpected_keys: list[str],
-        error_msgs: list[str],
-    ) -> None:
-        if not self.with_classifier:
-            drop_entries(
-                state_dict,
-                (prefix + p for p in HEAD_PREFIXES),
-                f"HRNet-W{self.width} without classifier",
-            )
-        super()._load_from_state_dict(
-            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
-        )
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """image (B,3,H,W) -> {hr_branch1..4[, hr_fused][, hr_feature, hr_output]}."""
@@ -312,3 +297,11 @@ def _weights_file(width: int) -> WeightsFile:
             "github.com/HRNet/HRNet-Image-Classification and cannot be downloaded automatically."
         ),
     )
+
+
+@state_dict_adapter(HRNet)
+def _hrnet_layout(entries: dict[str, torch.Tensor], module: HRNet) -> dict[str, torch.Tensor]:
+    """The official ImageNet files into a trunk without classifier: drop the head entries."""
+    if module.with_classifier:
+        return entries
+    return drop_prefixes(entries, HEAD_PREFIXES, f"HRNet-W{module.width} without classifier")

@@ -1,4 +1,4 @@
-"""Pretrained backbone weights: resolve ``BACKBONE.PRETRAINED`` and load state dicts safely.
+"""Pretrained backbone weights: resolve ``BACKBONE.PRETRAINED`` to a file and load it.
 
 ``PRETRAINED`` takes one of
 
@@ -7,17 +7,18 @@
   (``torch.hub.get_dir()/checkpoints``) and downloaded there when missing and the machine allows;
 * a path to a local file: a state dict saved with ``torch.save``.
 
-Every file is read with ``torch.load(..., weights_only=True)`` (no arbitrary code runs) and loaded
-strictly: missing or unexpected keys fail with a message listing them. The one tolerated gap is
-BatchNorm's ``num_batches_tracked`` counter (files saved before PyTorch 0.4.1 lack it; it holds no
-weights), which is logged and left at its current value.
+Nothing happens at construction: a backbone stores the setting and ``init_pretrained()`` (called
+by the initialise phase, ``handmesh.checkpoint.initialize_model``, only when no checkpoint of the
+whole model is given) resolves and loads it through the one loader
+(``handmesh.checkpoint.load_weights``: ``weights_only``, strict, the backbone's registered layout
+adapters, e.g. a dropped ImageNet classifier).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
@@ -25,17 +26,15 @@ from typing import Union
 import torch
 from torch import nn
 
-from handmesh.config.errors import ConfigError
-from handmesh.errors import WeightsError
+from handmesh.errors import ArgumentError, WeightsError
 
 __all__ = [
     "PretrainedSpec",
     "PretrainedWeightsError",
     "WeightsFile",
+    "check_pretrained_spec",
     "hub_checkpoint_dir",
     "load_pretrained",
-    "load_state_dict_strict",
-    "read_state_dict",
     "resolve_pretrained",
 ]
 
@@ -81,38 +80,6 @@ def _is_hub_request(spec: PretrainedSpec) -> bool:
     return isinstance(spec, str) and spec.strip().lower() in _TRUE_WORDS
 
 
-def read_state_dict(path: str | os.PathLike) -> Mapping[str, torch.Tensor]:
-    """Read a state dict (name -> tensor) from ``path`` with ``torch.load(weights_only=True)``.
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist.
-        ConfigError: the file does not hold a plain state dict (a ValueError).
-    """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"Pretrained weights file {str(path)!r} does not exist.")
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # unpickling errors come in many types
-        raise ConfigError(
-            f"Cannot read pretrained weights {str(path)!r} with torch.load(weights_only=True): "
-            f"{error}"
-        ) from error
-    if not isinstance(loaded, Mapping):
-        raise ConfigError(
-            f"Pretrained weights {str(path)!r} hold a {type(loaded).__name__}, expected a state "
-            "dict (parameter name -> tensor)."
-        )
-    for key, value in loaded.items():
-        if not isinstance(value, torch.Tensor):
-            raise ConfigError(
-                f"Pretrained weights {str(path)!r}: entry {key!r} is a {type(value).__name__}, "
-                "expected a tensor. A training checkpoint must be unpacked first (pass the file "
-                "holding only its model state dict)."
-            )
-    return loaded  # as loaded: its _metadata (BN versions) matters to load_state_dict
-
-
 def _resolve_from_hub(candidates: Sequence[WeightsFile], cache_dir: Path) -> Path:
     """The first candidate present in ``cache_dir``, else the first downloadable one, downloaded."""
     for candidate in candidates:
@@ -124,7 +91,7 @@ def _resolve_from_hub(candidates: Sequence[WeightsFile], cache_dir: Path) -> Pat
     names = ", ".join(c.filename for c in candidates)
     if not downloadable:
         hints = " ".join(c.hint for c in candidates if c.hint)
-        raise FileNotFoundError(
+        raise PretrainedWeightsError(
             f"PRETRAINED: true needs one of [{names}] in the torch hub cache {str(cache_dir)!r}, "
             f"and none is there. {hints} Then put the file there, or set PRETRAINED to the "
             "file's path, or to false to start from random weights."
@@ -146,6 +113,16 @@ def _resolve_from_hub(candidates: Sequence[WeightsFile], cache_dir: Path) -> Pat
     return cache_dir / target.filename
 
 
+def check_pretrained_spec(spec: PretrainedSpec) -> PretrainedSpec:
+    """``spec`` if it is a valid ``PRETRAINED`` value (checked at construction, no I/O)."""
+    if spec is None or isinstance(spec, (bool, str, os.PathLike)):
+        return spec
+    raise ArgumentError(
+        f'pretrained must be true, false, null, "" or a file path; got {spec!r} '
+        f"({type(spec).__name__})."
+    )
+
+
 def resolve_pretrained(
     spec: PretrainedSpec,
     candidates: Sequence[WeightsFile],
@@ -162,57 +139,20 @@ def resolve_pretrained(
         return None
     if _is_hub_request(spec):
         if not candidates:
-            raise ConfigError(
+            raise PretrainedWeightsError(
                 "PRETRAINED: true is not available for this backbone (no published weights are "
                 "known); set PRETRAINED to a local file path or to false."
             )
         return _resolve_from_hub(candidates, Path(cache_dir) if cache_dir else hub_checkpoint_dir())
-    if not isinstance(spec, (str, os.PathLike)):
-        raise TypeError(
-            f'PRETRAINED must be true, false, null, "" or a file path; got {spec!r} '
-            f"({type(spec).__name__})."
-        )
+    spec = check_pretrained_spec(spec)
+    assert isinstance(spec, (str, os.PathLike)), spec  # false/None/true were handled above
     path = Path(spec).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(
+        raise PretrainedWeightsError(
             f"PRETRAINED file {str(path)!r} does not exist. Pass an existing file, true (torch hub "
             "ImageNet weights) or false."
         )
     return path
-
-
-def load_state_dict_strict(
-    module: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str
-) -> None:
-    """Load ``state_dict`` into ``module`` strictly; the error lists missing/unexpected keys.
-
-    ``source`` (a file name or description) is named in the error message.
-    """
-    try:
-        result = module.load_state_dict(state_dict, strict=False)  # copies; keeps _metadata
-    except RuntimeError as error:  # shape mismatches
-        raise PretrainedWeightsError(
-            f"Cannot load {source} into {type(module).__name__}: {error}"
-        ) from error
-    counters = [k for k in result.missing_keys if k.endswith("num_batches_tracked")]
-    missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
-    if missing or result.unexpected_keys:
-        raise PretrainedWeightsError(
-            f"Cannot load {source} into {type(module).__name__} strictly: "
-            f"{len(missing)} missing keys {_shorten(missing)}, "
-            f"{len(result.unexpected_keys)} unexpected keys {_shorten(result.unexpected_keys)}."
-        )
-    if counters:
-        logger.info(
-            "%s has no BatchNorm num_batches_tracked counters; %d kept at their current value",
-            source,
-            len(counters),
-        )
-
-
-def _shorten(keys: Sequence[str], limit: int = 12) -> str:
-    shown = ", ".join(keys[:limit])
-    return f"[{shown}{', ...' if len(keys) > limit else ''}]"
 
 
 def load_pretrained(
@@ -223,14 +163,13 @@ def load_pretrained(
 ) -> Path | None:
     """Resolve ``spec`` (see ``resolve_pretrained``) and load that file into ``module`` strictly.
 
-    Returns the file loaded, or None when ``spec`` asks for no weights. Modules adapt foreign
-    layouts (dropped classifier heads, frozen BN) in their ``_load_from_state_dict``.
+    Returns the file loaded, or None when ``spec`` asks for no weights.
     """
+    from handmesh.checkpoint import load_weights
+
     path = resolve_pretrained(spec, candidates, cache_dir)
     if path is None:
         return None
-    load_state_dict_strict(
-        module, read_state_dict(path), source=f"pretrained weights {str(path)!r}"
-    )
+    load_weights(module, path)
     logger.info("Loaded pretrained weights %s into %s", path, type(module).__name__)
     return path

@@ -2,8 +2,9 @@
 
 Keys: ``conv1``, ``bn1``, ``layer{1..4}.{i}.conv{1,2,3}``, ``bn{1,2,3}``, ``downsample.{0,1}`` and
 ``fc`` (only with ``with_fc=True``), exactly as ``torchvision.models.resnet``; the ImageNet files
-published by torchvision load strictly (their ``fc.*`` is dropped, with a log line, when the model
-has no ``fc``).
+published by torchvision load strictly through ``handmesh.checkpoint`` (the registered layout
+adapter drops their ``fc.*``, with a log line, when the model has no ``fc``; the loader matches
+BatchNorm counters to the frozen / plain layout).
 
 Batch normalisation (``frozen_bn``):
 
@@ -24,12 +25,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from handmesh.backbones.construct import construct_with_overrides
+from handmesh.backbones.base import Backbone, ShapeSpec
 from handmesh.backbones.frozen_bn import FrozenBatchNorm2d, init_conv_bn_
-from handmesh.backbones.pretrained import PretrainedSpec, WeightsFile, load_pretrained
-from handmesh.backbones.state_dict import drop_entries
-from handmesh.config.errors import ConfigError
-from handmesh.registry import BACKBONES, check_keys
+from handmesh.backbones.pretrained import PretrainedSpec, WeightsFile
+from handmesh.checkpoint.adapters import drop_prefixes, state_dict_adapter
+from handmesh.errors import ArgumentError
+from handmesh.registry import BACKBONES
 
 __all__ = [
     "RESNET_WEIGHTS",
@@ -53,7 +54,7 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 
 def _check_activation(activation: str) -> str:
     if activation not in ACTIVATIONS:
-        raise ConfigError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}.")
+        raise ArgumentError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}.")
     return activation
 
 
@@ -154,20 +155,20 @@ STAGE_NAMES = ("res_layer1", "res_layer2", "res_layer3", "res_layer4")
 @BACKBONES.register("resnet50")
 @BACKBONES.register("resnet101")
 @BACKBONES.register("resnet152")
-class ResNet(nn.Module):
+class ResNet(Backbone):
     """ResNet trunk returning every stage's features.
 
     ``forward(image (B,3,H,W))`` returns ``res_layer1..res_layer4`` (B,C_k,H/s_k,W/s_k) with strides
     4, 8, 16, 32 and ``res_layer4_mean`` (B,C_4), the spatial mean of ``res_layer4`` (plus
-    ``res_output`` (B,num_classes) logits when ``with_fc``). ``out_channels`` and ``strides`` map
-    those names to channels and strides.
+    ``res_output`` (B,num_classes) logits when ``with_fc``); ``output_shape()`` declares them.
 
     Args:
         depth: 18, 34, 50, 101 or 152.
         frozen_bn: "none", "all" or "oakink" (see the module docstring).
         with_fc: keep torchvision's ImageNet classifier ``fc`` (``num_classes`` outputs).
         pretrained: false/None/"" (random init), true (torchvision ImageNet weights from the hub
-            cache or download) or a local state-dict path; see ``handmesh.backbones.pretrained``.
+            cache or download) or a local state-dict path; stored here and loaded by
+            ``init_pretrained()`` in the initialise phase (``handmesh.backbones.pretrained``).
         activation: "relu" (torchvision) or "leakyrelu" (HandOccNet's FPN), held in the
             attribute of that name.
     """
@@ -189,15 +190,11 @@ class ResNet(nn.Module):
         pretrained: PretrainedSpec = None,
         activation: str = "relu",
     ) -> None:
-        super().__init__()
+        super().__init__(pretrained=pretrained)
         if depth not in ARCHITECTURES:
-            raise ConfigError(
-                f"ResNet depth must be one of {sorted(ARCHITECTURES)}, got {depth!r}."
-            )
+            raise ArgumentError(f"depth must be one of {sorted(ARCHITECTURES)}, got {depth!r}.")
         if frozen_bn not in FROZEN_BN_MODES:
-            raise ConfigError(
-                f"ResNet frozen_bn must be one of {FROZEN_BN_MODES}, got {frozen_bn!r}."
-            )
+            raise ArgumentError(f"frozen_bn must be one of {FROZEN_BN_MODES}, got {frozen_bn!r}.")
         block, layers = ARCHITECTURES[depth]
         self.depth = depth
         self.frozen_bn = frozen_bn
@@ -222,57 +219,44 @@ class ResNet(nn.Module):
             self.fc = nn.Linear(inplanes, num_classes)
 
         channels = [64 * block.expansion * 2**k for k in range(4)]
-        self.out_channels: dict[str, int] = dict(zip(STAGE_NAMES, channels))
-        self.out_channels["res_layer4_mean"] = channels[-1]
-        self.strides: dict[str, int] = dict(zip(STAGE_NAMES, (4, 8, 16, 32)))
+        self._output_shape = {
+            name: ShapeSpec(c, s) for name, c, s in zip(STAGE_NAMES, channels, (4, 8, 16, 32))
+        }
+        self._output_shape["res_layer4_mean"] = ShapeSpec(channels[-1])
+        if with_fc:
+            self._output_shape["res_output"] = ShapeSpec(num_classes)
         init_conv_bn_(self)  # torchvision's init
-        load_pretrained(self, pretrained, RESNET_WEIGHTS[depth])
+
+    def pretrained_files(self) -> tuple[WeightsFile, ...]:
+        return RESNET_WEIGHTS[self.depth]
+
+    CONFIG_KEYS = ("DEPTH", "PRETRAINED", "FREEZE_BATCHNORM", "FROZEN_BN", "INTERM_FEAT")
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], **extra: Any) -> ResNet:
-        """Build from a ``MODEL.BACKBONE`` node.
+    def from_config(cls, cfg: Mapping[str, Any]) -> dict[str, Any]:
+        """From a ``MODEL.BACKBONE`` node.
 
         Keys: ``TYPE`` ("resnet18".."resnet152", or "ResNet" with ``DEPTH``), ``PRETRAINED``,
         ``FREEZE_BATCHNORM`` (OakInk's bool: True -> frozen_bn="oakink", reproducing its mixed
         layout), ``FROZEN_BN`` ("none" | "all" | "oakink", overrides FREEZE_BATCHNORM; "all" is the
-        fully frozen variant), ``INTERM_FEAT`` (OakInk's name; False keeps ``fc``). ``extra``
-        overrides constructor arguments (e.g. ``pretrained=False`` when a checkpoint follows).
+        fully frozen variant), ``INTERM_FEAT`` (OakInk's name; False keeps ``fc``).
         """
-        where = "MODEL.BACKBONE"
-        accepted = ("TYPE", "DEPTH", "PRETRAINED", "FREEZE_BATCHNORM", "FROZEN_BN", "INTERM_FEAT")
         kind = cfg.get("TYPE", "ResNet")
-        check_keys(cfg, accepted, where, required=("DEPTH",) if kind == "ResNet" else ())
         if kind == "ResNet":
+            if "DEPTH" not in cfg:
+                raise ArgumentError("TYPE ResNet needs DEPTH (18, 34, 50, 101 or 152).")
             depth = int(cfg["DEPTH"])
         else:
             depth = int(str(kind).removeprefix("resnet"))
             if "DEPTH" in cfg and int(cfg["DEPTH"]) != depth:
-                raise ConfigError(f"{where}.DEPTH {cfg['DEPTH']} contradicts TYPE {kind!r}.")
+                raise ArgumentError(f"DEPTH {cfg['DEPTH']} contradicts TYPE {kind!r}.")
         frozen_bn = "oakink" if cfg.get("FREEZE_BATCHNORM", False) else "none"
-        frozen_bn = str(cfg.get("FROZEN_BN", frozen_bn)).lower()
-        kwargs: dict[str, Any] = {
+        return {
             "depth": depth,
-            "frozen_bn": frozen_bn,
+            "frozen_bn": str(cfg.get("FROZEN_BN", frozen_bn)).lower(),
             "with_fc": not cfg.get("INTERM_FEAT", True),
             "pretrained": cfg.get("PRETRAINED", None),
         }
-        return construct_with_overrides(cls, kwargs, extra, where)
-
-    def _load_from_state_dict(
-        self,
-        state_dict: dict[str, Any],
-        prefix: str,
-        local_metadata: dict[str, Any],
-        strict: bool,
-        missing_keys: list[str],
-        unexpected_keys: list[str],
-        error_msgs: list[str],
-    ) -> None:
-        if not self.with_fc:
-            drop_entries(state_dict, (prefix + "fc.",), f"ResNet-{self.depth} without fc")
-        super()._load_from_state_dict(
-            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
-        )
 
     def forward_stem(self, image: torch.Tensor) -> torch.Tensor:
         """image (B,3,H,W) -> stem features (B,64,H/4,W/4) after conv1, bn1, activation, maxpool."""
@@ -330,3 +314,11 @@ def _make_stage(
         for _ in range(1, blocks)
     ]
     return nn.Sequential(*layers)
+
+
+@state_dict_adapter(ResNet)
+def _resnet_layout(entries: dict[str, torch.Tensor], module: ResNet) -> dict[str, torch.Tensor]:
+    """torchvision / OakInk files into this ResNet: drop ``fc.*`` without a classifier."""
+    if module.with_fc:
+        return entries
+    return drop_prefixes(entries, ("fc.",), f"ResNet-{module.depth} without fc")

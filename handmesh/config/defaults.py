@@ -8,14 +8,17 @@ Top-level sections, in the order they are dumped:
 * ``TRAIN``: optimisation and logging.
 * ``MODEL``: ``TYPE``, ``BACKBONE``, ``HEAD``, ``LOSS``, ``METRIC``, ... (any keys); the model
   classes validate them.
+* ``TEST``: evaluation: ``METRIC`` (overrides ``MODEL.METRIC``) and ``POSTPROCESS`` (registered
+  test-time steps between the model and the metrics, e.g. the HandTailor fit).
 
-``DATA_PRESET``, ``TRAIN`` and ``DATASET`` are closed: every accepted key is listed here, so a
+``DATA_PRESET``, ``TRAIN``, ``TEST`` and ``DATASET`` are closed: every accepted key is listed here, so a
 misspelled key fails when a file is loaded. Other top-level sections may be added freely.
 """
 
 from __future__ import annotations
 
 from handmesh.config.node import SECTION_ORDER, CfgNode
+from handmesh.geometry.camera import UVD_DEPTH_RANGE
 
 __all__ = [
     "DEFAULT_AUG_PARAM",
@@ -96,9 +99,13 @@ def _data_preset() -> CfgNode:
     node.HEATMAP_SIZE = (64, 64)  # (W, H), or (D, H, W) for I2L-MeshNet's 3D heatmaps
     node.HEATMAP_SIGMA = 2.0  # Gaussian heatmap sigma, heatmap cells
     node.CENTER_IDX = 9  # root joint (canonical 21-joint order): 9 middle MCP, 0 wrist
+    # metres mapped to d in [0, 1] by the uvd codec (handmesh.codecs.UVDCodec): targets and models
+    node.UVD_DEPTH_RANGE = UVD_DEPTH_RANGE
     node.IMAGE_NORM = "minus_half"  # one of IMAGE_NORMS
     node.TRANSFORM = "oakink"  # one of TRANSFORMS
-    node.MANO_ROOT = "assets/mano_v1_2/models"  # folder holding MANO_RIGHT.pkl / MANO_LEFT.pkl
+    # Folder (or file) holding MANO_RIGHT.pkl / MANO_LEFT.pkl. Empty: $HANDMESH_MANO_ROOT, else
+    # assets/mano_v1_2/models (handmesh.mano.load_mano_model's rule).
+    node.MANO_ROOT = ""
     # Use the built-in synthetic MANO-format hand model when the MANO files are absent.
     # Off for real datasets, whose annotations need the real model.
     node.ALLOW_SYNTHETIC_MANO = False
@@ -126,6 +133,11 @@ def _train() -> CfgNode:
     node.LR_DECAY_GAMMA = 0.1
     node.LR_DECAY_STEP = [70]  # epochs at which the LR is multiplied by LR_DECAY_GAMMA
     node.LOG_INTERVAL = 50  # iterations between log lines
+    # metrics computed on the training batches and logged per epoch (names or nodes as
+    # MODEL.METRIC); empty: the model's TRAIN_METRICS (IntegralPose: mpjpe)
+    node.METRIC = []
+    # training-loop hooks (TRAIN_HOOKS registry nodes), run with the model's own hooks
+    node.HOOKS = []
     node.FIND_UNUSED_PARAMETERS = False  # passed to DistributedDataParallel
     node.AMP = False  # mixed precision, CUDA only
     node.GRAD_CLIP_ENABLED = True
@@ -138,12 +150,23 @@ def _train() -> CfgNode:
     return node
 
 
+def _test() -> CfgNode:
+    node = CfgNode()
+    # test metrics (names, {TYPE: name} nodes or OakInk-HMR entries); empty: MODEL.METRIC, else
+    # the test dataset's protocol, else the model's DEFAULT_METRICS
+    node.METRIC = []
+    # POSTPROCESS registry nodes applied in order to each batch's predictions before the metrics
+    node.POSTPROCESS = []
+    return node
+
+
 def _build_defaults() -> CfgNode:
     cfg = CfgNode(new_allowed=True)
     cfg.DATA_PRESET = _data_preset()
     cfg.DATASET = _dataset()
     cfg.TRAIN = _train()
     cfg.MODEL = CfgNode(new_allowed=True)
+    cfg.TEST = _test()
     return _frozen(cfg)
 
 

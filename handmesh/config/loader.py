@@ -14,6 +14,7 @@ from handmesh.config.errors import ConfigError
 from handmesh.config.merge import freeze_config, merge_mapping, merge_overrides
 from handmesh.config.node import CfgNode, config_to_dict
 from handmesh.config.validate import validate_config
+from handmesh.errors import ConfigFileNotFoundError
 from handmesh.io.atomic import atomic_write_text
 
 __all__ = ["config_from_dict", "dump_config", "load_config"]
@@ -29,7 +30,7 @@ def load_config(path: str | os.PathLike[str], opts: Sequence[Any] | None = None)
             "DATA_PRESET.IMAGE_SIZE", "[128,128]"]`` (yacs ``merge_from_list`` semantics).
 
     Raises:
-        FileNotFoundError: ``path`` does not exist.
+        ConfigFileNotFoundError: ``path`` does not exist (a FileNotFoundError).
         ConfigError: YAML syntax error (with the line), a value of the wrong type or out of range,
             an odd number of override items.
         ConfigKeyError: an unknown key under DATA_PRESET, DATASET or TRAIN (or an unknown override
@@ -38,7 +39,7 @@ def load_config(path: str | os.PathLike[str], opts: Sequence[Any] | None = None)
     path = Path(path)
     if not path.is_file():
         where = "is a directory, not a file" if path.is_dir() else "does not exist"
-        raise FileNotFoundError(f"Config file {path} {where} (resolved: {path.resolve()}).")
+        raise ConfigFileNotFoundError(f"Config file {path} {where} (resolved: {path.resolve()}).")
     data = _read_yaml(path)
     return config_from_dict(data, opts, source=str(path))
 

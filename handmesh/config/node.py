@@ -10,7 +10,7 @@ from yacs.config import CfgNode as _YacsCfgNode
 
 __all__ = ["SECTION_ORDER", "CfgNode", "config_to_dict"]
 
-SECTION_ORDER = ("DATA_PRESET", "DATASET", "TRAIN", "MODEL")
+SECTION_ORDER = ("DATA_PRESET", "DATASET", "TRAIN", "MODEL", "TEST")
 """Top-level sections of the schema, in dump order; any other top-level section follows them."""
 
 

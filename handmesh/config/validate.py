@@ -70,6 +70,7 @@ def validate_config(cfg: CfgNode, source: str = "the config") -> None:
     for key_path, value, low, inclusive in (
         ("DATA_PRESET.BBOX_EXPAND_RATIO", preset.BBOX_EXPAND_RATIO, 0, False),
         ("DATA_PRESET.HEATMAP_SIGMA", preset.HEATMAP_SIGMA, 0, False),
+        ("DATA_PRESET.UVD_DEPTH_RANGE", preset.UVD_DEPTH_RANGE, 0, False),
         ("TRAIN.MANUAL_SEED", train.MANUAL_SEED, 0, True),
         ("TRAIN.BATCH_SIZE", train.BATCH_SIZE, 1, True),
         ("TRAIN.EPOCH", train.EPOCH, 1, True),

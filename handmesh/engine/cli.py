@@ -1,7 +1,8 @@
 """Shared pieces of the CLIs: the published flags (OakInk-HMR ``oib/opt.py``) and error handling.
 
-Bad input (missing file, unknown key or TYPE, wrong checkpoint, ...) ends with one line on
-stderr and exit code 2; unexpected exceptions keep their traceback.
+Bad input (missing file, unknown key or TYPE, wrong checkpoint, ...) raises a
+``handmesh.errors.HandmeshError``, which ends with one ``error:`` line on stderr and exit code 2;
+any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -10,9 +11,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from handmesh.engine.errors import HandmeshError
 from handmesh.engine.launch import LaunchSettings, parse_gpu_ids
-from handmesh.registry import ConfigKeyError
+from handmesh.errors import HandmeshError
 
 USAGE_ERROR = 2
 
@@ -53,24 +53,11 @@ def launch_settings(args: argparse.Namespace) -> LaunchSettings:
     )
 
 
-def user_error_types() -> tuple[type[BaseException], ...]:
-    """The library's own error types: their messages are shown without a traceback."""
-    from handmesh.backbones.pretrained import PretrainedWeightsError
-    from handmesh.config import ConfigError
-
-    return (HandmeshError, ConfigKeyError, ConfigError, PretrainedWeightsError, FileNotFoundError)
-
-
 def run_cli(main: Callable[[], None]) -> int:
-    """Run ``main``; a user error prints ``error: <message>`` on stderr and returns 2."""
+    """Run ``main``; a ``HandmeshError`` prints ``error: <message>`` on stderr and returns 2."""
     try:
         main()
-    except user_error_types() as err:
-        message = (
-            str(err)
-            if not isinstance(err, FileNotFoundError) or not err.filename
-            else (f"File not found: {err.filename}")
-        )
-        print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    except HandmeshError as err:
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return USAGE_ERROR
     return 0

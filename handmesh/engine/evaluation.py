@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -9,42 +10,39 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from handmesh.checkpoint import unwrap_model
 from handmesh.engine.build import to_device
-from handmesh.engine.checkpoint import unwrap_model
 from handmesh.engine.dist import DistContext
 
-JOINT_METRICS = ("mpjpe", "pa_mpjpe", "pck_auc")
-MESH_METRICS = ("mpvpe", "pa_mpvpe", "f_score")
+__all__ = ["evaluate"]
 
 
-def metrics_for(model: nn.Module) -> tuple[str, ...]:
-    """Joint metrics, plus mesh metrics when the model predicts ``verts_3d``."""
-    has_mesh = bool(getattr(unwrap_model(model), "has_mesh", False))
-    return JOINT_METRICS + (MESH_METRICS if has_mesh else ())
-
-
-@torch.no_grad()
 def evaluate(
     model: nn.Module,
     loader: DataLoader,
     ctx: DistContext,
-    metrics: tuple[str, ...] | None = None,
+    evaluator: Any,
+    postprocess: Sequence[nn.Module] = (),
     desc: str = "eval",
 ) -> dict[str, Any]:
-    """Run ``model`` (eval mode) over ``loader`` and reduce the metrics over all ranks.
+    """Run ``model`` (eval mode, under ``no_grad``) and then the ``postprocess`` steps (with
+    gradients allowed: a step may optimise) over ``loader``, feed ``evaluator`` and reduce it over
+    all ranks.
 
     Every rank must call this. Returns the Evaluator's results (mm; ratios in [0, 1]) with
     ``num_samples``: each dataset sample counted exactly once.
     """
-    from handmesh.metrics import Evaluator
-
     net = unwrap_model(model)
     was_training = net.training
     net.eval()
-    evaluator = Evaluator(metrics or metrics_for(net))
+    evaluator.reset()
     for batch in tqdm(loader, desc=desc, disable=not ctx.is_main, leave=False, dynamic_ncols=True):
         batch = to_device(batch, ctx.device)
-        evaluator.update(net(batch), batch)
-    results = evaluator.compute()
+        with torch.no_grad():
+            preds = net(batch)
+        for step in postprocess:
+            preds = step(preds, batch)
+        evaluator.update(preds, batch)
+    results: dict[str, Any] = evaluator.compute()
     net.train(was_training)
     return results

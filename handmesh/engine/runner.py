@@ -15,15 +15,16 @@ from typing import Any, cast
 
 from handmesh.engine.build import (
     build_dataset,
+    build_evaluator,
     build_model,
     per_process_batch,
     train_batches_per_process,
 )
-from handmesh.engine.errors import HandmeshError
 from handmesh.engine.experiment import ExperimentDir, timestamp
 from handmesh.engine.launch import LaunchSettings, launch, under_torchrun, world_size_of
 from handmesh.engine.tester import EvalOptions, eval_worker
 from handmesh.engine.trainer import TrainOptions, train_worker
+from handmesh.errors import CheckpointError, HandmeshError, LaunchError
 
 
 def train_config(
@@ -54,12 +55,19 @@ def train_config(
     return load_config(path, overrides)
 
 
-def _preflight(cfg: Any, batch: int, world: int) -> None:
-    """Build the model (+ checkpoint) and datasets once, so errors surface before spawning."""
-    build_model(cfg)
-    train_batches_per_process(len(cast(Sized, build_dataset(cfg, "TRAIN"))), batch, world)
+def _preflight(cfg: Any, batch: int, world: int, checkpoint: str | None = None) -> None:
+    """Build and initialise the model, the datasets and the evaluators once, so errors surface
+    before spawning (every process would report them)."""
+    from handmesh.postprocess import build_postprocess
+
+    model = build_model(cfg, checkpoint)
+    if batch:
+        train_set = build_dataset(cfg, "TRAIN")
+        train_batches_per_process(len(cast(Sized, train_set)), batch, world)
+        build_evaluator(cfg, model, train=True)
     if cfg["DATASET"].get("TEST"):
-        build_dataset(cfg, "TEST")
+        build_evaluator(cfg, model, build_dataset(cfg, "TEST"))
+    build_postprocess(cfg["TEST"].get("POSTPROCESS"), cfg.get("DATA_PRESET"))
 
 
 def run_training(cfg: Any, options: TrainOptions, settings: LaunchSettings) -> None:
@@ -81,7 +89,7 @@ def eval_config(cfg_path: str | None, opts: Sequence[str] = (), reload: str | No
     if not cfg_path:
         raise HandmeshError("No config: give --cfg CONFIG.yml (e.g. an experiment's dump_cfg.yaml)")
     if reload is not None and not os.path.isfile(reload):
-        raise HandmeshError(f"Checkpoint file not found: {reload}")
+        raise CheckpointError(f"Checkpoint file not found: {reload}")
     overrides = list(opts) + (["MODEL.PRETRAINED", str(reload)] if reload else [])
     return load_config(cfg_path, overrides)
 
@@ -89,11 +97,11 @@ def eval_config(cfg_path: str | None, opts: Sequence[str] = (), reload: str | No
 def run_testing(cfg: Any, options: EvalOptions, settings: LaunchSettings) -> None:
     """Evaluate the checkpoint on ``DATASET.TEST`` in every process of ``settings``."""
     world = world_size_of(settings)
-    per_process_batch(options.batch_size or int(cfg["TRAIN"]["BATCH_SIZE"]), world, "test batch")
+    if options.batch_size is not None and options.batch_size < 1:
+        raise LaunchError(f"--batch_size must be at least 1, got {options.batch_size}")
     options = replace(options, stamp=options.stamp or timestamp(), command=_command())
     if world > 1 and not under_torchrun():
-        build_model(cfg, options.reload)
-        build_dataset(cfg, "TEST")
+        _preflight(cfg, 0, world, options.reload)
     launch(eval_worker, settings, cfg, options)
 
 

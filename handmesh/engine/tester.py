@@ -1,8 +1,11 @@
 """Testing a checkpoint: exact distributed evaluation written to an experiment directory.
 
-Results go to ``exp/{exp_id}_{stamp}/evaluations/test_eval.json`` and ``test_eval.txt`` (MPJPE,
-PA-MPJPE and PCK-AUC over 0-50 mm; MPVPE and PA-MPVPE for mesh models), plus ``dump_cfg.yaml``
-and ``test.log``. Every test sample is counted exactly once, whatever the number of processes.
+Results go to ``exp/{exp_id}_{stamp}/evaluations/test_eval.json`` and ``test_eval.txt`` (the
+metrics the config selects: ``TEST.METRIC``, else ``MODEL.METRIC``, else the dataset's protocol,
+else the model's defaults), plus the files of the dataset's exporters (e.g. a submission zip),
+``dump_cfg.yaml`` and ``test.log``. ``TEST.POSTPROCESS`` steps run between the model and the
+metrics. Every test sample is counted exactly once, whatever the number of processes, and the
+evaluation batches (``batch_size`` samples, dataset order) are the same on any number of them.
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from handmesh.engine.build import build_dataset, build_loader, build_model, per_process_batch
+from handmesh.engine.build import build_dataset, build_eval_loader, build_evaluator, build_model
 from handmesh.engine.dist import DistContext
 from handmesh.engine.evaluation import evaluate
 from handmesh.engine.experiment import TEST_LOG_FILE, ExperimentDir
 from handmesh.engine.log import setup_logging
+from handmesh.postprocess import build_postprocess
 
 _CHECKPOINT_PATH = re.compile(r"(?P<name>[^/]+)/checkpoints/checkpoint(?:_(?P<epoch>\d+))?/[^/]+$")
 
@@ -29,7 +33,7 @@ class EvalOptions:
     exp_id: str | None = None  # default: derived from the checkpoint path
     exp_root: str = "exp"
     workers: int = 8
-    batch_size: int | None = None  # total over processes; default TRAIN.BATCH_SIZE
+    batch_size: int | None = None  # samples per evaluation batch; default TRAIN.BATCH_SIZE
     stamp: str = ""
     command: str = ""
 
@@ -51,13 +55,19 @@ def eval_worker(ctx: DistContext, cfg: Any, options: EvalOptions) -> dict[str, A
     from handmesh.config import dump_config
 
     log = setup_logging(ctx.rank)
-    total = options.batch_size or int(cfg["TRAIN"]["BATCH_SIZE"])
-    batch = per_process_batch(total, ctx.world_size, "test batch size")
+    batch = options.batch_size or int(cfg["TRAIN"]["BATCH_SIZE"])
     # everything that can fail on bad input comes before the experiment directory is made
     model = build_model(cfg, options.reload).to(ctx.device)
     dataset = build_dataset(cfg, "TEST")
+    evaluator = build_evaluator(cfg, model, dataset)
+    postprocess = [
+        step.to(ctx.device)
+        for step in build_postprocess(
+            cfg.get("TEST", {}).get("POSTPROCESS"), cfg.get("DATA_PRESET")
+        )
+    ]
     workers = -(-options.workers // ctx.world_size) if options.workers > 0 else 0
-    loader = build_loader(dataset, ctx, batch, False, workers, int(cfg["TRAIN"]["MANUAL_SEED"]))
+    loader = build_eval_loader(dataset, ctx, batch, workers, int(cfg["TRAIN"]["MANUAL_SEED"]))
     root = None
     if ctx.is_main:
         exp_id = options.exp_id or default_test_exp_id(options.reload)
@@ -68,14 +78,21 @@ def eval_worker(ctx: DistContext, cfg: Any, options: EvalOptions) -> dict[str, A
     setup_logging(ctx.rank, exp.log_path)
     if options.command:
         log.info(f"command: {options.command}")
-    results = evaluate(model, loader, ctx, desc="test")
+    results = evaluate(model, loader, ctx, evaluator, postprocess, desc="test")
     if ctx.is_main:
         checkpoint = options.reload or cfg["MODEL"].get("PRETRAINED") or None
         exp.append_evaluation("test", 0, results)
-        exp.write_json(
-            "test_eval.json",
-            {"model_type": type(model).__name__, "checkpoint": checkpoint, "metrics": results},
-        )
+        summary: dict[str, Any] = {
+            "model_type": type(model).__name__,
+            "checkpoint": checkpoint,
+            "metrics": results,
+        }
+        exported = evaluator.export(exp.evaluations_dir)
+        if exported:
+            summary["exported"] = exported
+            for label, path in exported.items():
+                log.info(f"{label}: {path}")
+        exp.write_json("test_eval.json", summary)
         log.info(
             f"{type(model).__name__} on {results['num_samples']} test samples ({ctx.world_size} "
             f"process(es)): " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(results.items()))

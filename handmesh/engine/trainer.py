@@ -6,6 +6,13 @@ optimiser step; then the scheduler steps, validation runs on ``DATASET.TEST`` ev
 ``eval_interval`` epochs, and rank 0 writes the checkpoint (model, ``train_param.pth.tar``, every
 rank's RNG state) and, every ``snapshot`` epochs, ``checkpoint_{N}``.
 
+Weights are initialised from exactly one source before anything is written: the latest checkpoint
+with ``--resume``, else ``MODEL.PRETRAINED``, else the parts' own pretrained weights
+(``handmesh.checkpoint.initialize_model``). What is logged on the training batches is
+``TRAIN.METRIC`` (else the model's ``TRAIN_METRICS``); tests use the config's test metrics and
+``TEST.POSTPROCESS``. Model-specific behaviour comes in through hooks
+(``handmesh.engine.hooks``: the model's ``training_hooks()`` and ``TRAIN.HOOKS``).
+
 ``--resume EXP_DIR`` continues in the same experiment directory with the config of its
 ``dump_cfg.yaml`` (re-dumped with any overrides, e.g. more epochs), from the latest complete
 checkpoint: model, optimiser, scheduler, scaler and every rank's RNG states are restored, and the
@@ -32,8 +39,10 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from handmesh.checkpoint import initialize_model, read_checkpoint
 from handmesh.engine.build import (
     build_dataset,
+    build_evaluator,
     build_loader,
     build_model,
     per_process_batch,
@@ -41,11 +50,7 @@ from handmesh.engine.build import (
     to_device,
     train_batches_per_process,
 )
-from handmesh.engine.checkpoint import (
-    load_checkpoint,
-    read_checkpoint,
-    save_model,
-)
+from handmesh.engine.checkpoint import model_file_name, save_model
 from handmesh.engine.dist import (
     DistContext,
     broadcast_buffers,
@@ -59,11 +64,13 @@ from handmesh.engine.experiment import (
     git_commit,
     timestamp,
 )
+from handmesh.engine.hooks import HookBase, build_hooks
 from handmesh.engine.log import setup_logging
 from handmesh.engine.optim import build_optimizer, build_scheduler, clip_gradients
 from handmesh.engine.seeding import capture_rng_state, restore_rng_state, seed_everything
 from handmesh.io.atomic import atomic_torch_save, new_temp_dir, replace_dir
 from handmesh.models.base import HandModel
+from handmesh.postprocess import build_postprocess
 
 UNTRAINED_EVAL_FILE = "untrained_eval.json"
 
@@ -97,7 +104,9 @@ class Trainer:
         self.batch_size = per_process_batch(int(self.train_cfg["BATCH_SIZE"]), ctx.world_size)
         self.workers = math.ceil(options.workers / ctx.world_size) if options.workers > 0 else 0
         # everything that can fail on bad input comes before the experiment directory is made
-        self.model = build_model(cfg).to(ctx.device)
+        self.model = build_model(cfg, initialize=False)
+        self.weights_source = self._initialise_weights()
+        self.model.to(ctx.device)
         self.optimizer = build_optimizer(self.model.parameters(), self.train_cfg)
         self.scheduler = build_scheduler(self.optimizer, self.train_cfg)
         train_set = build_dataset(cfg, "TRAIN")
@@ -105,9 +114,25 @@ class Trainer:
         self.train_loader = build_loader(
             train_set, ctx, self.batch_size, True, self.workers, self.seed
         )
+        self.train_evaluator = build_evaluator(cfg, self.model, train=True)
         self._test_loader: DataLoader | None = None
+        self._test_evaluator: Any = None
+        self.postprocess = [
+            step.to(ctx.device)
+            for step in build_postprocess(cfg["TEST"].get("POSTPROCESS"), cfg.get("DATA_PRESET"))
+        ]
         if options.final_test or options.evaluate_untrained or options.eval_interval > 0:
             self._test_loader = self.test_loader
+        self.hooks: list[HookBase] = [
+            *cast(HandModel, self.model).training_hooks(),
+            *build_hooks(self.train_cfg.get("HOOKS")),
+        ]
+        for hook in self.hooks:
+            hook.trainer = self
+        self.epoch = self.step = 0
+        self.last_losses: dict[str, float] = {}
+        self.last_preds: dict[str, Any] = {}
+        self.last_batch: dict[str, Any] = {}
         self.exp = self._experiment_dir()
         setup_logging(ctx.rank, self.exp.log_path)
         self.net = self._wrap(self.model)
@@ -119,6 +144,14 @@ class Trainer:
         self.last_test: tuple[int, dict[str, Any]] | None = None
 
     # ----- setup -----
+
+    def _initialise_weights(self) -> str:
+        """The one source of initial weights: the latest checkpoint of ``--resume``, else the
+        config (``MODEL.PRETRAINED``, then the parts' pretrained weights)."""
+        if self.options.resume:
+            latest = ExperimentDir.open_existing(self.options.resume).latest_checkpoint_dir()
+            return initialize_model(self.model, latest / model_file_name(self.model))
+        return initialize_model(self.model, None, self.cfg["MODEL"])
 
     def _experiment_dir(self) -> ExperimentDir:
         if self.options.resume:
@@ -164,6 +197,7 @@ class Trainer:
         if self._test_loader is None:
             batch = self.options.val_batch_size or self.batch_size
             dataset = build_dataset(self.cfg, "TEST")
+            self._test_evaluator = build_evaluator(self.cfg, self.model, dataset)
             self._test_loader = build_loader(
                 dataset, self.ctx, batch, False, self.workers, self.seed
             )
@@ -197,8 +231,7 @@ class Trainer:
 
     def resume(self) -> None:
         """Restore everything from the latest checkpoint of the experiment directory."""
-        latest = self.exp.latest_checkpoint_dir()
-        load_checkpoint(self.model, latest / f"{type(self.model).__name__}.pth.tar")
+        latest = self.exp.latest_checkpoint_dir()  # its model weights are loaded already
         train_param = read_checkpoint(latest / TRAIN_PARAM_FILE)
         self.optimizer.load_state_dict(train_param["optimizer"])
         self.scheduler.load_state_dict(train_param["scheduler"])
@@ -222,14 +255,14 @@ class Trainer:
     # ----- loop -----
 
     def train_one_epoch(self, epoch: int) -> dict[str, float]:
-        """One pass over this rank's share of the training set; mean loss terms over all ranks."""
-        from handmesh.metrics import Evaluator
-
+        """One pass over this rank's share of the training set; mean loss terms over all ranks
+        and the training metrics (``TRAIN.METRIC``) as ``train_<name>``."""
         self.net.train()
         reseed_loader(self.train_loader, self.seed, self.ctx.rank, epoch)
         sums: dict[str, float] = defaultdict(float)
         steps = 0
-        evaluator, fed = Evaluator(("mpjpe",)), False
+        evaluator = self.train_evaluator
+        evaluator.reset()
         clip = bool(self.train_cfg.get("GRAD_CLIP_ENABLED", False))
         clip_cfg = self.train_cfg.get("GRAD_CLIP", {})
         log_interval = max(1, int(self.train_cfg.get("LOG_INTERVAL", 50)))
@@ -242,6 +275,9 @@ class Trainer:
         )
         for step, batch in enumerate(bar):
             batch = to_device(batch, self.ctx.device)
+            self.step = step
+            for hook in self.hooks:
+                hook.before_step()
             with torch.autocast(self.ctx.device.type, enabled=self.amp):
                 preds = self.net(batch)
                 losses = cast(HandModel, self.model).compute_loss(preds, batch)
@@ -274,22 +310,30 @@ class Trainer:
             for key, value in values.items():
                 sums[key] += value
             steps += 1
-            if "joints_3d" in preds:
-                evaluator.update({"joints_3d": preds["joints_3d"].detach().float()}, batch)
-                fed = True
+            detached = {
+                k: v.detach().float() if torch.is_tensor(v) and v.is_floating_point() else v
+                for k, v in preds.items()
+            }
+            evaluator.update(detached, batch)
+            self.last_losses, self.last_preds, self.last_batch = values, detached, batch
+            for hook in self.hooks:
+                hook.after_step()
             bar.set_postfix(loss=f"{values['final_loss']:.4f}")
             global_step = epoch * len(self.train_loader) + step
             if self.writer is not None and step % log_interval == 0:
                 for key, value in values.items():
                     self.writer.add_scalar(f"train/{key}", value, global_step)
         means = self.ctx.all_reduce_mean({k: v / max(steps, 1) for k, v in sums.items()})
-        if all(self.ctx.all_gather_object(fed)):
+        if all(self.ctx.all_gather_object(steps > 0)):
             means.update({f"train_{k}": v for k, v in evaluator.compute().items()})
         return means
 
     def test(self, epoch: int, split: str) -> dict[str, Any]:
         """Evaluate on DATASET.TEST; log it and append it to ``evaluations/{split}_eval.txt``."""
-        results = evaluate(self.net, self.test_loader, self.ctx, desc=split)
+        loader = self.test_loader
+        results = evaluate(
+            self.net, loader, self.ctx, self._test_evaluator, self.postprocess, desc=split
+        )
         self.last_test = (epoch, results)
         if self.ctx.is_main:
             self.exp.append_evaluation(split, epoch, results)
@@ -308,10 +352,17 @@ class Trainer:
             if self.ctx.is_main:
                 self.exp.write_json(UNTRAINED_EVAL_FILE, self.untrained)
         epochs = int(self.train_cfg["EPOCH"])
+        for hook in self.hooks:
+            hook.before_train()
         for epoch in range(self.start_epoch, epochs):
+            self.epoch = epoch
+            for hook in self.hooks:
+                hook.before_epoch()
             means = self.train_one_epoch(epoch)
             broadcast_buffers(self.model, self.ctx)
             self.scheduler.step()
+            for hook in self.hooks:
+                hook.after_epoch()
             done = epoch + 1
             if self.ctx.is_main:
                 lr = self.optimizer.param_groups[0]["lr"]
@@ -322,6 +373,8 @@ class Trainer:
             if interval > 0 and done % interval == 0:
                 self.test(done, "val")
             self.save_checkpoint(done)
+        for hook in self.hooks:
+            hook.after_train()
         return self.finish(epochs)
 
     def finish(self, epochs: int) -> dict[str, Any]:
@@ -358,9 +411,10 @@ class Trainer:
             f"experiment {self.exp.root}: {self.ctx.world_size} process(es) on "
             f"{self.ctx.device.type}, batch {self.batch_size} per process"
         )
+        self.log.info(f"{type(self.model).__name__} weights: {self.weights_source}")
 
     def _write_results(self, epochs: int, results: dict[str, Any]) -> None:
-        checkpoint = self.exp.checkpoint_dir() / f"{type(self.model).__name__}.pth.tar"
+        checkpoint = self.exp.checkpoint_dir() / model_file_name(self.model)
         if results:
             summary = {
                 "model_type": type(self.model).__name__,

@@ -4,21 +4,26 @@ Deconvolutions upsample the backbone feature, a 1x1 conv gives ``N_CLASSES * D``
 as per-joint (D, H, W) heatmaps, which are normalised (sigmoid then divided by their sum, or a
 global softmax) and integrated by marginal soft-argmax into normalised ``uvd`` in [0, 1).
 
-Integral coordinates: OakInk-HMR weights bin ``i`` of ``N`` with ``i / N`` (``integral_offset=0``,
-the default, needed to reproduce its checkpoints and numbers); that is half a bin short of the bin
-centre. ``integral_offset=0.5`` uses ``(i + 0.5) / N``, the unbiased centre.
+The head holds the model's ``UVDCodec`` (mmpose style: the head's decoder): its ``bin_offset`` sets
+the integral coordinates. OakInk-HMR weights bin ``i`` of ``N`` with ``i / N`` (offset 0, the
+default, needed to reproduce its checkpoints and numbers; half a bin short of the bin centre);
+``HEAD.INTEGRAL_OFFSET: 0.5`` uses ``(i + 0.5) / N``, the unbiased centre. The model decodes the
+head's uvd with the same codec.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from handmesh.config.errors import ConfigError
-from handmesh.registry import HEADS, check_keys
+from handmesh.backbones.base import select_feature
+from handmesh.codecs import UVDCodec
+from handmesh.errors import ArgumentError
+from handmesh.registry import HEADS
 
 NORM_TYPES = ("sigmoid", "softmax")
 # kernel size -> (padding, output_padding) giving an exact x2 upsampling with stride 2
@@ -35,7 +40,7 @@ def normalize_heatmap(logits: torch.Tensor, norm_type: str) -> torch.Tensor:
         return probs / (probs.sum(dim=-1, keepdim=True) + 1e-7)
     if norm_type == "softmax":
         return logits.softmax(dim=-1)
-    raise ConfigError(f"norm_type {norm_type!r}: expected one of {', '.join(NORM_TYPES)}")
+    raise ArgumentError(f"norm_type {norm_type!r}: expected one of {', '.join(NORM_TYPES)}")
 
 
 def integrate_heatmap3d(heatmap: torch.Tensor, offset: float = 0.0) -> torch.Tensor:
@@ -60,6 +65,8 @@ class IntegralDeconvHead(nn.Module):
 
     Module names (``deconv_layers.*``, ``final_layer.*``) match OakInk-HMR's state dict.
     ``heatmap_3d_size`` is (W, H, D); the deconvolved feature must be W x H (e.g. 7 -> 28).
+    ``in_feature`` names the backbone output the model feeds it; ``codec`` gives the integral's
+    bin offset (and decodes the uvd in the model).
     """
 
     def __init__(
@@ -72,24 +79,25 @@ class IntegralDeconvHead(nn.Module):
         deconv_with_bias: bool = False,
         final_conv_kernel: int = 1,
         norm_type: str = "sigmoid",
-        integral_offset: float = 0.0,
+        codec: UVDCodec | None = None,
+        in_feature: str = "res_layer4",
     ) -> None:
         super().__init__()
         if len(num_deconv_filters) != len(num_deconv_kernels):
-            raise ConfigError(
+            raise ArgumentError(
                 f"num_deconv_filters {list(num_deconv_filters)} and num_deconv_kernels "
                 f"{list(num_deconv_kernels)} must have the same length"
             )
         if norm_type not in NORM_TYPES:
-            raise ConfigError(
-                f"MODEL.HEAD.NORM_TYPE {norm_type!r}: expected one of {', '.join(NORM_TYPES)}"
-            )
+            raise ArgumentError(f"norm_type {norm_type!r}: expected one of {', '.join(NORM_TYPES)}")
         if final_conv_kernel not in (1, 3):
-            raise ConfigError(f"MODEL.HEAD.FINAL_CONV_KERNEL {final_conv_kernel}: expected 1 or 3")
+            raise ArgumentError(f"final_conv_kernel {final_conv_kernel}: expected 1 or 3")
+        self.input_channel = int(input_channel)
         self.n_classes = int(n_classes)
         self.width, self.height, self.depth = (int(s) for s in heatmap_3d_size)
         self.norm_type = norm_type
-        self.integral_offset = float(integral_offset)
+        self.codec = codec if codec is not None else UVDCodec()
+        self.in_feature = in_feature
         self.deconv_layers = self._make_deconv_layers(
             input_channel, num_deconv_filters, num_deconv_kernels, deconv_with_bias
         )
@@ -109,9 +117,7 @@ class IntegralDeconvHead(nn.Module):
         layers: list[nn.Module] = []
         for planes, kernel in zip(filters, kernels):
             if kernel not in _DECONV_PADDING:
-                raise ConfigError(
-                    f"MODEL.HEAD.NUM_DECONV_KERNELS entry {kernel}: expected 2, 3 or 4"
-                )
+                raise ArgumentError(f"num_deconv_kernels entry {kernel}: expected 2, 3 or 4")
             padding, output_padding = _DECONV_PADDING[kernel]
             layers += [
                 nn.ConvTranspose2d(
@@ -158,43 +164,76 @@ class IntegralDeconvHead(nn.Module):
         peak = logits.amax(dim=-1)
         confidence = peak.sigmoid() if self.norm_type == "sigmoid" else probs.amax(dim=-1)
         heatmap = probs.view(batch, self.n_classes, self.depth, self.height, self.width)
-        return {"uvd": integrate_heatmap3d(heatmap, self.integral_offset), "uvd_confi": confidence}
+        uvd = integrate_heatmap3d(heatmap, self.codec.bin_offset)
+        return {"uvd": uvd, "uvd_confi": confidence}
+
+    CONFIG_KEYS = (
+        "IN_FEATURE",
+        "INPUT_CHANNEL",
+        "N_CLASSES",
+        "DECONV_WITH_BIAS",
+        "NORM_TYPE",
+        "HEATMAP_3D_SIZE",
+        "NUM_DECONV_LAYERS",
+        "NUM_DECONV_FILTERS",
+        "NUM_DECONV_KERNELS",
+        "FINAL_CONV_KERNEL",
+        "INTEGRAL_OFFSET",
+    )
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], **extra: Any) -> IntegralDeconvHead:
-        """From the published ``MODEL.HEAD`` node (+ optional ``INTEGRAL_OFFSET``)."""
-        check_keys(cfg, ACCEPTED_HEAD_KEYS, where="MODEL.HEAD")
+    def from_config(
+        cls, cfg: Mapping[str, Any], *, backbone: nn.Module, data_preset: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        """From the published ``MODEL.HEAD`` node (+ ``IN_FEATURE``, default ``res_layer4``, and
+        ``INTEGRAL_OFFSET``, the codec's bin offset). ``INPUT_CHANNEL`` defaults to the
+        backbone's channels for ``IN_FEATURE``; a mismatch fails naming both."""
         filters = list(cfg.get("NUM_DECONV_FILTERS", [256, 256]))
         kernels = list(cfg.get("NUM_DECONV_KERNELS", [4, 4]))
         layers = int(cfg.get("NUM_DECONV_LAYERS", len(filters)))
         if not layers == len(filters) == len(kernels):
-            raise ConfigError(
-                f"MODEL.HEAD: NUM_DECONV_LAYERS {layers} must equal the lengths of "
-                f"NUM_DECONV_FILTERS {filters} and NUM_DECONV_KERNELS {kernels}"
+            raise ArgumentError(
+                f"NUM_DECONV_LAYERS {layers} must equal the lengths of NUM_DECONV_FILTERS "
+                f"{filters} and NUM_DECONV_KERNELS {kernels}"
             )
-        return cls(
-            input_channel=int(cfg.get("INPUT_CHANNEL", 2048)),
-            n_classes=int(cfg.get("N_CLASSES", 21)),
-            heatmap_3d_size=tuple(cfg.get("HEATMAP_3D_SIZE", (28, 28, 28))),
-            num_deconv_filters=filters,
-            num_deconv_kernels=kernels,
-            deconv_with_bias=bool(cfg.get("DECONV_WITH_BIAS", False)),
-            final_conv_kernel=int(cfg.get("FINAL_CONV_KERNEL", 1)),
-            norm_type=str(cfg.get("NORM_TYPE", "sigmoid")),
-            integral_offset=float(cfg.get("INTEGRAL_OFFSET", 0.0)),
+        in_feature = str(cfg.get("IN_FEATURE", "res_layer4"))
+        given = int(cfg["INPUT_CHANNEL"]) if "INPUT_CHANNEL" in cfg else None
+        spec = select_feature(backbone, in_feature, given, where="MODEL.HEAD")
+        heatmap_size = tuple(int(v) for v in cfg.get("HEATMAP_3D_SIZE", (28, 28, 28)))
+        _check_heatmap_fits(heatmap_size, layers, spec.stride, data_preset, in_feature)
+        return {
+            "input_channel": spec.channels,
+            "n_classes": int(cfg.get("N_CLASSES", 21)),
+            "heatmap_3d_size": heatmap_size,
+            "num_deconv_filters": filters,
+            "num_deconv_kernels": kernels,
+            "deconv_with_bias": bool(cfg.get("DECONV_WITH_BIAS", False)),
+            "final_conv_kernel": int(cfg.get("FINAL_CONV_KERNEL", 1)),
+            "norm_type": str(cfg.get("NORM_TYPE", "sigmoid")),
+            "codec": UVDCodec.from_preset(
+                data_preset, bin_offset=float(cfg.get("INTEGRAL_OFFSET", 0.0))
+            ),
+            "in_feature": in_feature,
+        }
+
+
+def _check_heatmap_fits(
+    heatmap_size: tuple[int, ...],
+    layers: int,
+    stride: int | None,
+    data_preset: Mapping[str, Any] | None,
+    in_feature: str,
+) -> None:
+    """HEATMAP_3D_SIZE (W, H) must be what the deconvolutions make of the backbone feature of
+    DATA_PRESET.IMAGE_SIZE (stride-s convs give ceil(size / s), each deconv doubles)."""
+    if stride is None or not data_preset or "IMAGE_SIZE" not in data_preset:
+        return
+    width, height = (int(v) for v in data_preset["IMAGE_SIZE"])
+    made = (math.ceil(width / stride) * 2**layers, math.ceil(height / stride) * 2**layers)
+    if tuple(heatmap_size[:2]) != made:
+        raise ArgumentError(
+            f"HEATMAP_3D_SIZE {list(heatmap_size)} (W, H, D) does not fit DATA_PRESET.IMAGE_SIZE "
+            f"{[width, height]}: the backbone's {in_feature} (stride {stride}) is "
+            f"{math.ceil(width / stride)}x{math.ceil(height / stride)} and {layers} deconvolutions "
+            f"make it {made[0]}x{made[1]}"
         )
-
-
-ACCEPTED_HEAD_KEYS = (
-    "TYPE",
-    "INPUT_CHANNEL",
-    "N_CLASSES",
-    "DECONV_WITH_BIAS",
-    "NORM_TYPE",
-    "HEATMAP_3D_SIZE",
-    "NUM_DECONV_LAYERS",
-    "NUM_DECONV_FILTERS",
-    "NUM_DECONV_KERNELS",
-    "FINAL_CONV_KERNEL",
-    "INTEGRAL_OFFSET",
-)

@@ -22,7 +22,7 @@ from typing import IO, Any, Union
 import numpy as np
 import scipy.sparse
 
-from handmesh.errors import UnsafePickleError
+from handmesh.errors import DataError, DataNotFoundError, UnsafePickleError
 
 __all__ = ["UnsafePickleError", "safe_load_pickle"]
 
@@ -131,10 +131,10 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if module == "chumpy" or module.startswith("chumpy."):
             return _placeholder_class(_ChumpyObject, module, name)
         raise UnsafePickleError(
-            f"{self.source}: refusing to unpickle {module}.{name}: only numpy arrays, scipy "
-            "sparse matrices and chumpy arrays are allowed, because unpickling anything else can "
-            "run arbitrary code. If you trust this file, pass "
-            f"allowed=['{module}.{name}'] to safe_load_pickle."
+            f"{self.source}: refused: the pickle references {module}.{name}, which is not data "
+            "(only numpy arrays, scipy sparse matrices and chumpy arrays are read, because "
+            "unpickling anything else can run code from the file). Nothing from it was executed; "
+            "the file is not a MANO model or annotation file as published, or has been altered."
         )
 
 
@@ -198,13 +198,16 @@ def safe_load_pickle(path_or_file: PathOrFile, allowed: Iterable[str] | None = N
         ``scipy.sparse`` CSC/CSR matrices.
 
     Raises:
-        FileNotFoundError: the path does not exist.
+        DataNotFoundError: the path does not exist (a FileNotFoundError).
+        DataError: the file is not a readable pickle (corrupt or truncated).
         UnsafePickleError: the pickle references a global outside the allow-list (the message names
             ``module.name``), or holds a chumpy expression with no stored array.
     """
     extra = _resolve_extra(allowed)
     if isinstance(path_or_file, (str, os.PathLike)):
         path = Path(path_or_file)
+        if not path.is_file():
+            raise DataNotFoundError(f"Pickle file not found: {path}")
         with path.open("rb") as file:
             return _load(file, str(path), extra)
     source = str(getattr(path_or_file, "name", "<file object>"))
@@ -217,5 +220,7 @@ def _load(file: IO[bytes], source: str, extra: dict[tuple[str, str], Any]) -> An
     except UnsafePickleError:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as error:
-        raise pickle.UnpicklingError(f"{source}: not a readable pickle ({error})") from error
+        raise DataError(
+            f"{source}: not a readable pickle ({type(error).__name__}: {error})"
+        ) from None
     return _convert(raw, source)

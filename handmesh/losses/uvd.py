@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from handmesh.config.errors import ConfigError
-from handmesh.registry import LOSSES, check_keys
+from handmesh.errors import ArgumentError
+from handmesh.registry import LOSSES
 
 LOSS_FUNCTIONS = {"smooth_l1": F.smooth_l1_loss, "mse": F.mse_loss}
 
@@ -27,9 +27,7 @@ class UVDLoss(nn.Module):
     def __init__(self, function: str = "smooth_l1", loss_lambda: float = 100.0) -> None:
         super().__init__()
         if function not in LOSS_FUNCTIONS:
-            raise ConfigError(
-                f"UVD_LOSS FUNCTION {function!r}: expected one of {sorted(LOSS_FUNCTIONS)}"
-            )
+            raise ArgumentError(f"function {function!r}: expected one of {sorted(LOSS_FUNCTIONS)}")
         self.function = function
         self.loss_lambda = float(loss_lambda)
 
@@ -52,10 +50,11 @@ class UVDLoss(nn.Module):
         loss = LOSS_FUNCTIONS[self.function](pred, target)
         return self.loss_lambda * loss, {"uvd_loss": loss.detach()}
 
+    CONFIG_KEYS = ("FUNCTION", "LAMBDA")
+
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], **extra: Any) -> UVDLoss:
-        check_keys(cfg, ("TYPE", "FUNCTION", "LAMBDA"), where="MODEL.LOSS[UVD_LOSS]")
-        return cls(
-            function=str(cfg.get("FUNCTION", "smooth_l1")),
-            loss_lambda=float(cfg.get("LAMBDA", 100.0)),
-        )
+    def from_config(cls, cfg: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "function": str(cfg.get("FUNCTION", "smooth_l1")),
+            "loss_lambda": float(cfg.get("LAMBDA", 100.0)),
+        }

@@ -19,7 +19,7 @@ from handmesh.mano.constants import (
     reorder,
 )
 from handmesh.mano.layer import MANO, ManoOutput
-from handmesh.mano.loader import ManoModelData, load_mano_model
+from handmesh.mano.loader import ManoModelData, load_mano_from_preset, load_mano_model
 from handmesh.mano.manopth_layer import ManoLayer
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "ManoLayer",
     "ManoModelData",
     "ManoOutput",
+    "load_mano_from_preset",
     "load_mano_model",
     "reorder",
 ]

@@ -16,6 +16,7 @@ import roma
 import torch
 from torch import nn
 
+from handmesh.errors import ArgumentError
 from handmesh.mano.constants import (
     MANO_TIPS_TO_CANONICAL,
     NUM_JOINTS,
@@ -244,15 +245,17 @@ class MANO(nn.Module):
         if model is None:
             model = load_mano_model(model_path, side, allow_synthetic=allow_synthetic)
         elif model.side != side:
-            raise ValueError(
+            raise ArgumentError(
                 f"MANO(side={side!r}) was given a {model.side!r} model ({model.source})"
             )
         if use_pca and not 1 <= num_pca_comps <= _NUM_HAND_POSE:
-            raise ValueError(f"num_pca_comps must be in 1..45, got {num_pca_comps}")
+            raise ArgumentError(f"num_pca_comps must be in 1..45, got {num_pca_comps}")
         if center_idx is not None and not 0 <= center_idx < NUM_JOINTS:
-            raise ValueError(f"center_idx must be a canonical joint index 0..20, got {center_idx}")
+            raise ArgumentError(
+                f"center_idx must be a canonical joint index 0..20, got {center_idx}"
+            )
         if dtype not in (torch.float32, torch.float64):
-            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+            raise ArgumentError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         self.side = side
         self.use_pca = use_pca
         self.num_pca_comps = num_pca_comps if use_pca else _NUM_HAND_POSE

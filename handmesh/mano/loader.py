@@ -19,6 +19,7 @@ from typing import Any, Union
 import numpy as np
 import scipy.sparse
 
+from handmesh.errors import ArgumentError, DataError, DataNotFoundError
 from handmesh.io.safe_pickle import safe_load_pickle
 from handmesh.mano.constants import NUM_FACES, NUM_MANO_JOINTS, NUM_VERTS
 
@@ -27,6 +28,7 @@ __all__ = [
     "MANO_FILENAMES",
     "MANO_ROOT_ENV",
     "ManoModelData",
+    "load_mano_from_preset",
     "load_mano_model",
     "resolve_mano_path",
 ]
@@ -102,7 +104,7 @@ _CACHE: dict[tuple[Any, ...], ManoModelData] = {}
 
 def _check_side(side: str) -> str:
     if side not in MANO_FILENAMES:
-        raise ValueError(f"MANO side must be 'right' or 'left', got {side!r}")
+        raise ArgumentError(f"MANO side must be 'right' or 'left', got {side!r}")
     return side
 
 
@@ -122,7 +124,7 @@ def resolve_mano_path(path: PathLike | None, side: str) -> Path:
     if candidate.suffix == ".pkl" or candidate.is_file():
         other_sides = {name for other, name in MANO_FILENAMES.items() if other != side}
         if candidate.name in other_sides:
-            raise ValueError(
+            raise DataError(
                 f"MANO file {candidate} is not the {side} hand's model: pass {filename} (or the "
                 "folder holding it) for side={side!r}"
             )
@@ -155,12 +157,12 @@ def _as_array(value: Any, source: str, key: str, dtype: type) -> np.ndarray:
     try:
         array: np.ndarray = np.array(value, dtype=dtype)
     except (TypeError, ValueError) as error:
-        raise ValueError(
+        raise DataError(
             f"{source}: MANO key {key!r} is not a numeric array ({type(value).__name__}): {error}"
         ) from error
     expected = _EXPECTED_SHAPES[key]
     if array.shape != expected:
-        raise ValueError(f"{source}: MANO key {key!r} has shape {array.shape}, expected {expected}")
+        raise DataError(f"{source}: MANO key {key!r} has shape {array.shape}, expected {expected}")
     array.setflags(write=False)
     return array
 
@@ -173,15 +175,15 @@ def model_from_dict(
     Used for loaded pickles and for the synthetic model alike (one conversion path).
     """
     if not isinstance(raw, Mapping):
-        raise ValueError(f"{source}: a MANO file holds a dict, found {type(raw).__name__}")
+        raise DataError(f"{source}: a MANO file holds a dict, found {type(raw).__name__}")
     missing = [key for key in _EXPECTED_SHAPES if key not in raw]
     if missing:
-        raise ValueError(
+        raise DataError(
             f"{source}: not a MANO model, missing key(s) {missing} (found: {sorted(raw)})"
         )
     faces = _as_array(raw["f"], source, "f", np.int64)
     if faces.min() < 0 or faces.max() >= NUM_VERTS:
-        raise ValueError(
+        raise DataError(
             f"{source}: MANO key 'f' holds vertex ids outside [0, {NUM_VERTS}): "
             f"min {faces.min()}, max {faces.max()}"
         )
@@ -226,15 +228,16 @@ def load_mano_model(
             logged) instead of failing.
 
     Raises:
-        FileNotFoundError: the file is missing and ``allow_synthetic`` is False; the message says
-            where to get MANO and where to put it.
-        ValueError: a key is missing or has the wrong shape (the message names file and key).
-        handmesh.io.safe_pickle.UnsafePickleError: the file references non-data classes.
+        DataNotFoundError: the file is missing and ``allow_synthetic`` is False; the message says
+            where to get MANO and where to put it (a FileNotFoundError).
+        DataError: not a readable pickle, or a key is missing or has the wrong shape (the message
+            names file and key).
+        UnsafePickleError: the file references non-data classes (nothing from it is executed).
     """
     file = resolve_mano_path(path, side)
     if not file.is_file():
         if not allow_synthetic:
-            raise FileNotFoundError(_missing_file_message(file, side))
+            raise DataNotFoundError(_missing_file_message(file, side))
         key: tuple[Any, ...] = (SYNTHETIC_SOURCE, side)
         if key not in _CACHE:
             _CACHE[key] = _load_synthetic(side)
@@ -245,3 +248,18 @@ def load_mano_model(
     if key not in _CACHE:
         _CACHE[key] = model_from_dict(safe_load_pickle(resolved), str(resolved), side)
     return _CACHE[key]
+
+
+def load_mano_from_preset(
+    data_preset: Mapping[str, Any] | None, side: str = "right"
+) -> ManoModelData:
+    """The MANO model a config asks for: ``DATA_PRESET.MANO_ROOT`` when set, else
+    ``$HANDMESH_MANO_ROOT``, else ``assets/mano_v1_2/models``, else (only with
+    ``DATA_PRESET.ALLOW_SYNTHETIC_MANO: true``) the built-in synthetic hand. The one rule every
+    model, dataset and CLI uses; read in ``from_config``, never in a constructor."""
+    preset = data_preset or {}
+    return load_mano_model(
+        preset.get("MANO_ROOT") or None,
+        side,
+        allow_synthetic=bool(preset.get("ALLOW_SYNTHETIC_MANO", False)),
+    )

@@ -15,9 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from handmesh.checkpoint.adapters import state_dict_adapter
+from handmesh.errors import ArgumentError
 from handmesh.mano.constants import NUM_JOINTS, NUM_MANO_JOINTS
 from handmesh.mano.layer import KinematicTree, canonical_joints, check_input, mano_skinning
-from handmesh.mano.loader import load_mano_model
+from handmesh.mano.loader import ManoModelData, load_mano_model
 
 __all__ = ["ManoLayer", "project_to_rotation", "rot6d_to_rotmat"]
 
@@ -74,6 +76,8 @@ class ManoLayer(nn.Module):
         robust_rot: use the symmetric 6D conversion for the root.
     Keyword-only extras:
         allow_synthetic: fall back to the built-in synthetic hand when the file is missing.
+        model: model data to use directly (``load_mano_model`` / ``load_mano_from_preset``; then
+            ``mano_root`` and ``allow_synthetic`` are unused and nothing is read).
         return_transforms: also return the (B, 16, 4, 4) global joint transforms in metres (not
             centred or translated), like HandOccNet's vendored copy; manopth returns 2 outputs.
 
@@ -105,19 +109,22 @@ class ManoLayer(nn.Module):
         robust_rot: bool = False,
         *,
         allow_synthetic: bool = False,
+        model: ManoModelData | None = None,
         return_transforms: bool = False,
     ) -> None:
         super().__init__()
         if root_rot_mode not in ("axisang", "rot6d"):
-            raise ValueError(f"root_rot_mode must be 'axisang' or 'rot6d', got {root_rot_mode!r}")
+            raise ArgumentError(
+                f"root_rot_mode must be 'axisang' or 'rot6d', got {root_rot_mode!r}"
+            )
         if joint_rot_mode not in ("axisang", "rotmat"):
-            raise ValueError(
+            raise ArgumentError(
                 f"joint_rot_mode must be 'axisang' or 'rotmat', got {joint_rot_mode!r}"
             )
         if use_pca and not 1 <= ncomps <= 45:
-            raise ValueError(f"ncomps must be in 1..45 with use_pca, got {ncomps}")
+            raise ArgumentError(f"ncomps must be in 1..45 with use_pca, got {ncomps}")
         if center_idx is not None and not 0 <= center_idx < NUM_JOINTS:
-            raise ValueError(f"center_idx must be a joint index 0..20 or None, got {center_idx}")
+            raise ArgumentError(f"center_idx must be a joint index 0..20 or None, got {center_idx}")
         self.center_idx = center_idx
         self.robust_rot = robust_rot
         self.rot = 3 if root_rot_mode == "axisang" else 6
@@ -129,7 +136,12 @@ class ManoLayer(nn.Module):
         self.ncomps = ncomps if use_pca else 45
         self.return_transforms = return_transforms
 
-        model = load_mano_model(mano_root, side, allow_synthetic=allow_synthetic)
+        if model is None:
+            model = load_mano_model(mano_root, side, allow_synthetic=allow_synthetic)
+        elif model.side != side:
+            raise ArgumentError(
+                f"ManoLayer(side={side!r}) was given a {model.side!r} model ({model.source})"
+            )
         self.mano_path = model.source
         self.is_synthetic = model.is_synthetic
         self.kintree_table = model.kintree_table
@@ -157,24 +169,6 @@ class ManoLayer(nn.Module):
         else:
             rotmats = roma.rotvec_to_rotmat(hands_mean.view(15, 3))
             self.register_buffer("th_hands_mean_rotmat", rotmats)
-
-    def _load_from_state_dict(
-        self,
-        state_dict: dict[str, Any],
-        prefix: str,
-        local_metadata: dict[str, Any],
-        strict: bool,
-        missing_keys: list[str],
-        unexpected_keys: list[str],
-        error_msgs: list[str],
-    ) -> None:
-        """Accept state dicts without ``th_comps`` (HandOccNet's manopth never registered it)."""
-        super()._load_from_state_dict(
-            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
-        )
-        for name in _OPTIONAL_BUFFERS:
-            if prefix + name in missing_keys:
-                missing_keys.remove(prefix + name)
 
     def _local_rotations(self, th_pose_coeffs: torch.Tensor) -> torch.Tensor:
         """(B, 16, 3, 3) joint rotations from the pose input, following manopth's modes."""
@@ -267,3 +261,12 @@ class ManoLayer(nn.Module):
             verts = verts + th_trans.unsqueeze(1)
         outputs = (verts * 1000, joints * 1000)
         return (*outputs, transforms) if self.return_transforms else outputs
+
+
+@state_dict_adapter(ManoLayer)
+def _manopth_layout(entries: dict[str, torch.Tensor], module: ManoLayer) -> dict[str, torch.Tensor]:
+    """State dicts without ``th_comps`` (HandOccNet's manopth never registered it) keep the
+    layer's own copy (derived from the MANO file in use)."""
+    own = dict(module.named_buffers())
+    filled = {name: own[name] for name in _OPTIONAL_BUFFERS if name in own and name not in entries}
+    return {**entries, **filled}

@@ -5,7 +5,7 @@ Importing this package registers the metrics ``mpjpe``, ``pa_mpjpe``, ``pck_auc`
 ``handmesh.registry.METRICS``.
 """
 
-from handmesh.metrics.config import metrics_from_config
+from handmesh.metrics.config import metrics_from_config, select_metrics
 from handmesh.metrics.evaluator import DEFAULT_METRICS, Evaluator
 from handmesh.metrics.functional import (
     DEFAULT_FSCORE_THRESHOLDS,
@@ -21,6 +21,7 @@ from handmesh.metrics.functional import (
 )
 from handmesh.metrics.hand_metrics import MPJPE, MPVPE, PAMPJPE, PAMPVPE, PCKAUC, FScore
 from handmesh.metrics.metric import Metric
+from handmesh.metrics.protocol import EvalProtocol, Exporter
 from handmesh.metrics.umeyama import PAMPJPEUmeyama, PAMPVPEUmeyama
 
 __all__ = [
@@ -34,7 +35,9 @@ __all__ = [
     "PAMPVPE",
     "PAMPVPEUmeyama",
     "PCKAUC",
+    "EvalProtocol",
     "Evaluator",
+    "Exporter",
     "FScore",
     "Metric",
     "f_score",
@@ -45,5 +48,6 @@ __all__ = [
     "pck_auc",
     "pck_curve",
     "point_errors",
+    "select_metrics",
     "trapezoid",
 ]

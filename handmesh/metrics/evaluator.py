@@ -16,6 +16,8 @@ by index and only then reduces, so N processes give the single-process numbers.
 Design: each metric is a small class registered in ``METRICS`` under its name (see
 ``handmesh.metrics.hand_metrics``); the Evaluator is a plain class built from a list of those
 names or instances (``Evaluator.from_config`` also takes OakInk-HMR's ``MODEL.METRIC`` list).
+``exporters`` (``handmesh.metrics.protocol``) record like metrics and write files from the
+gathered, sorted set: ``evaluator.export(out_dir)`` after ``compute()``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import torch
 from handmesh.metrics.config import metrics_from_config
 from handmesh.metrics.distributed import gather_records, unique_sorted
 from handmesh.metrics.metric import Metric
+from handmesh.metrics.protocol import Exporter
 from handmesh.registry import METRICS
 
 __all__ = ["DEFAULT_METRICS", "Evaluator"]
@@ -47,11 +50,14 @@ class Evaluator:
             ``pa_mpvpe``, ``f_score``) or ``Metric`` instances (e.g. ``PCKAUC(val_max=0.03)``).
     """
 
-    def __init__(self, metrics: Sequence[str | Metric] = DEFAULT_METRICS) -> None:
+    def __init__(
+        self, metrics: Sequence[str | Metric] = DEFAULT_METRICS, exporters: Sequence[Exporter] = ()
+    ) -> None:
         if isinstance(metrics, str):
             metrics = (metrics,)
         self.metrics = [m if isinstance(m, Metric) else METRICS.get(m)() for m in metrics]
-        names = [m.name for m in self.metrics]
+        self.exporters = list(exporters)
+        names = [m.name for m in self.metrics] + [f"export:{e.name}" for e in self.exporters]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"Evaluator: metric(s) {duplicates} given more than once")
@@ -60,14 +66,15 @@ class Evaluator:
         self.reset()
 
     @classmethod
-    def from_config(cls, cfg: Any, **extra: Any) -> Evaluator:
+    def from_config(cls, entries: Any, where: str = "MODEL.METRIC") -> Evaluator:
         """Build from a metric list: names, ``{TYPE: name}`` nodes or OakInk-HMR entries."""
-        return cls(metrics_from_config(cfg))
+        return cls(metrics_from_config(entries, where))
 
     def reset(self) -> None:
         """Forget everything fed so far."""
         self._sample_idx: list[np.ndarray] = []
         self._records: dict[str, list[np.ndarray]] = {}
+        self._gathered: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
 
     def update(self, preds: Mapping[str, Any], batch: Mapping[str, Any]) -> None:
         """Record one batch. ``preds``/``batch`` hold the keys the metrics read (metres) and
@@ -75,14 +82,16 @@ class Evaluator:
         float64."""
         sample_idx = _sample_indices(batch)
         batch_records: dict[str, np.ndarray] = {}
-        for metric in self.metrics:  # all metrics first: a failing one leaves the state unchanged
-            for field, values in metric.records(preds, batch).items():
+        producers = [(m.name, m) for m in self.metrics]
+        producers += [(f"export:{e.name}", e) for e in self.exporters]
+        for name, producer in producers:  # all first: a failing one leaves the state unchanged
+            for field, values in producer.records(preds, batch).items():
                 if values.shape[0] != sample_idx.shape[0]:
                     raise ValueError(
-                        f"Metric {metric.name!r} produced {values.shape[0]} records for a batch of "
+                        f"Metric {name!r} produced {values.shape[0]} records for a batch of "
                         f"{sample_idx.shape[0]} samples (batch['sample_idx'])"
                     )
-                batch_records[f"{metric.name}/{field}"] = values
+                batch_records[f"{name}/{field}"] = values
         for key, values in batch_records.items():
             self._records.setdefault(key, []).append(values)
         self._sample_idx.append(sample_idx)
@@ -97,6 +106,7 @@ class Evaluator:
         sample_idx, records = unique_sorted(*gather_records(local_idx, local))
         if sample_idx.size == 0:
             raise RuntimeError("Evaluator.compute(): no samples were fed (call update() first)")
+        self._gathered = (sample_idx, records)
         results: dict[str, float] = {}
         for metric in self.metrics:
             prefix = f"{metric.name}/"
@@ -104,6 +114,23 @@ class Evaluator:
             results.update(metric.reduce(own))
         results["num_samples"] = int(sample_idx.size)
         return results
+
+    def export(self, out_dir: Any) -> dict[str, str]:
+        """Run every exporter on the set gathered by the last ``compute()`` (call on one rank);
+        returns {label: path written}."""
+        from pathlib import Path
+
+        if not self.exporters:
+            return {}
+        if self._gathered is None:
+            raise RuntimeError("Evaluator.export(): call compute() first")
+        sample_idx, records = self._gathered
+        written: dict[str, str] = {}
+        for exporter in self.exporters:
+            prefix = f"export:{exporter.name}/"
+            own = {k[len(prefix) :]: v for k, v in records.items() if k.startswith(prefix)}
+            written.update(exporter.export(sample_idx, own, Path(out_dir)))
+        return written
 
     def summary(self, results: Mapping[str, float] | None = None) -> str:
         """A readable table of ``results`` (default: ``self.compute()``, a collective call)."""

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from handmesh.errors import ArgumentError
 from handmesh.geometry.procrustes import procrustes_align
 from handmesh.metrics.functional import (
     DEFAULT_FSCORE_THRESHOLDS,
@@ -35,7 +36,7 @@ from handmesh.metrics.functional import (
     point_errors,
 )
 from handmesh.metrics.metric import Metric, fetch_points
-from handmesh.registry import METRICS, check_keys
+from handmesh.registry import METRICS
 
 __all__ = ["MPJPE", "MPVPE", "PAMPJPE", "PAMPVPE", "FScore", "PCKAUC"]
 
@@ -102,21 +103,22 @@ class PCKAUC(Metric):
         steps: int = DEFAULT_PCK_THRESHOLDS[2],
     ) -> None:
         if not (val_max > val_min and steps >= 2):
-            raise ValueError(
+            raise ArgumentError(
                 f"pck_auc: need val_max > val_min and steps >= 2, got {val_min}, {val_max}, {steps}"
             )
         self.thresholds = np.linspace(val_min, val_max, int(steps))
 
+    CONFIG_KEYS = ("VAL_MIN", "VAL_MAX", "STEPS")
+
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], **extra: Any) -> PCKAUC:
+    def from_config(cls, cfg: Mapping[str, Any]) -> dict[str, Any]:
         """Keys (all optional, metres): VAL_MIN, VAL_MAX, STEPS (OakInk's Hand3DPCK names)."""
-        check_keys(cfg, ("TYPE", "VAL_MIN", "VAL_MAX", "STEPS"), where="METRIC[pck_auc]")
         default_min, default_max, default_steps = DEFAULT_PCK_THRESHOLDS
-        return cls(
-            val_min=float(cfg.get("VAL_MIN", default_min)),
-            val_max=float(cfg.get("VAL_MAX", default_max)),
-            steps=int(cfg.get("STEPS", default_steps)),
-        )
+        return {
+            "val_min": float(cfg.get("VAL_MIN", default_min)),
+            "val_max": float(cfg.get("VAL_MAX", default_max)),
+            "steps": int(cfg.get("STEPS", default_steps)),
+        }
 
     def records(self, preds: Mapping[str, Any], batch: Mapping[str, Any]) -> dict[str, np.ndarray]:
         pred = fetch_points(preds, "joints_3d", "preds", self.name)
@@ -151,19 +153,20 @@ class FScore(Metric):
 
     def __init__(self, thresholds: Sequence[float] = DEFAULT_FSCORE_THRESHOLDS) -> None:
         if not isinstance(thresholds, Sequence) or isinstance(thresholds, str):
-            raise TypeError(
+            raise ArgumentError(
                 f"f_score: thresholds must be a list of metres, e.g. [0.005, 0.015], got "
                 f"{thresholds!r}"
             )
         if len(thresholds) == 0 or any(t <= 0 for t in thresholds):
-            raise ValueError(f"f_score: thresholds (metres) must be positive, got {thresholds}")
+            raise ArgumentError(f"f_score: thresholds (metres) must be positive, got {thresholds}")
         self.thresholds = tuple(float(t) for t in thresholds)
 
+    CONFIG_KEYS = ("THRESHOLDS",)
+
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], **extra: Any) -> FScore:
+    def from_config(cls, cfg: Mapping[str, Any]) -> dict[str, Any]:
         """Key THRESHOLDS (optional): list of metres, default [0.005, 0.015]."""
-        check_keys(cfg, ("TYPE", "THRESHOLDS"), where="METRIC[f_score]")
-        return cls(thresholds=cfg.get("THRESHOLDS", DEFAULT_FSCORE_THRESHOLDS))
+        return {"thresholds": cfg.get("THRESHOLDS", DEFAULT_FSCORE_THRESHOLDS)}
 
     def key(self, threshold: float) -> str:
         """Reported key of one threshold: 0.005 m -> ``"f5"``."""

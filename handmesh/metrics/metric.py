@@ -14,8 +14,6 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from handmesh.registry import check_keys
-
 __all__ = ["Metric", "fetch_points"]
 
 
@@ -33,11 +31,12 @@ class Metric:
         """Reported values (millimetres, or [0, 1] for ratios) from all samples' records."""
         raise NotImplementedError
 
+    CONFIG_KEYS: ClassVar[tuple[str, ...]] = ()  # node keys besides TYPE (none: no options)
+
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], **extra: Any) -> Metric:
-        """Build from a ``{TYPE: name}`` node; metrics without options accept no other key."""
-        check_keys(cfg, ("TYPE",), where=f"METRIC[{cls.name}]")
-        return cls()
+    def from_config(cls, cfg: Mapping[str, Any]) -> dict[str, Any]:
+        """Constructor arguments from a ``{TYPE: name, ...}`` node (none by default)."""
+        return {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from handmesh.backbones.base import ShapeSpec
 from handmesh.backbones.fpn import FPN, SpatialGate
 from handmesh.backbones.resnet import ResNet
 from handmesh.registry import BACKBONES, ConfigKeyError, build
@@ -90,16 +91,19 @@ def test_activations_are_leaky(fpn: FPN) -> None:
 def test_output_shapes(size: int) -> None:
     with torch.device("meta"):
         model = FPN()
-        primary, secondary = model(torch.empty(1, 3, size, size))
+        out = model(torch.empty(1, 3, size, size))
+    primary, secondary = out["primary"], out["secondary"]
     assert primary.shape == secondary.shape == (1, 256, size // 8, size // 8)
     assert model.out_channels == {"primary": 256, "secondary": 256}
     assert model.strides == {"primary": 8, "secondary": 8}
+    assert model.output_shape() == {"primary": ShapeSpec(256, 8), "secondary": ShapeSpec(256, 8)}
 
 
 def test_forward_matches_pyramid_written_out(fpn: FPN) -> None:
     image = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
-        primary, secondary = fpn(image)
+        out = fpn(image)
+        primary, secondary = out["primary"], out["secondary"]
         c2 = fpn.layer1(fpn.layer0(image))
         c3 = fpn.layer2(c2)
         c4 = fpn.layer3(c3)
@@ -136,6 +140,8 @@ def test_imagenet_resnet50_weights_load_into_fpn(tmp_path) -> None:
     path = tmp_path / "resnet50-19c8e357.pth"
     torch.save(source.state_dict(), path)
     model = FPN(pretrained=path)
+    assert not torch.equal(model.state_dict()["layer0.0.weight"], source.conv1.weight)
+    assert model.init_pretrained() == path
     tv = source.state_dict()
     fpn_sd = model.state_dict()
     assert torch.equal(fpn_sd["layer0.0.weight"], tv["conv1.weight"])
@@ -154,13 +160,13 @@ def test_handoccnet_checkpoint_round_trip(fpn: FPN, tmp_path) -> None:
     fresh.eval()
     image = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
-        assert torch.equal(fresh(image)[0], fpn(image)[0])
+        assert torch.equal(fresh(image)["primary"], fpn(image)["primary"])
 
 
 def test_from_config_and_errors() -> None:
     with torch.device("meta"):
         assert isinstance(build({"TYPE": "FPN", "PRETRAINED": False}, BACKBONES), FPN)
-    with pytest.raises(ConfigKeyError, match=r"MODEL\.BACKBONE\.DEPTH"):
+    with pytest.raises(ConfigKeyError, match=r"MODEL\.BACKBONE\.DEPTH"):  # FPN takes no DEPTH
         build({"TYPE": "FPN", "DEPTH": 50}, BACKBONES)
     with pytest.raises(ValueError, match=r"\(B,3,H,W\)"):
         FPN()(torch.randn(1, 1, 32, 32))

@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from handmesh.backbones.hrnet import HRNet
-from handmesh.registry import BACKBONES, ConfigKeyError, build
+from handmesh.backbones.pretrained import PretrainedWeightsError
+from handmesh.registry import BACKBONES, ConfigError, ConfigKeyError, build
 
 BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 
@@ -192,8 +193,11 @@ def test_official_file_loads_with_and_without_classifier(w18_official) -> None:
     image = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         expected = source(image)
-    full = HRNet(width=18, with_classifier=True, pretrained=path).eval()
-    trunk = HRNet(width=18, with_fused=True, pretrained=str(path)).eval()
+    full = HRNet(width=18, with_classifier=True, pretrained=path)
+    trunk = HRNet(width=18, with_fused=True, pretrained=str(path))
+    assert full.init_pretrained() == path and trunk.init_pretrained() == path
+    full.eval()
+    trunk.eval()
     with torch.no_grad():
         got_full = full(image)
         got_trunk = trunk(image)
@@ -211,8 +215,10 @@ def test_official_file_loads_with_and_without_classifier(w18_official) -> None:
 def test_hub_request_names_the_official_file(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     expected = "hrnetv2_w48_imagenet_pretrained.pth.*README"
-    with torch.device("meta"), pytest.raises(FileNotFoundError, match=expected):
-        HRNet(width=48, pretrained=True)
+    with torch.device("meta"):
+        model = HRNet(width=48, pretrained=True)  # construction reads nothing
+    with pytest.raises(PretrainedWeightsError, match=expected):
+        model.init_pretrained()
 
 
 def test_fuse_rule_for_two_branches() -> None:
@@ -239,7 +245,7 @@ def test_from_config() -> None:
         model = build({"TYPE": "hrnet_w32", "WITH_FUSED": True}, BACKBONES)
         assert model.width == 32 and model.with_fused and not model.with_classifier
         assert build({"TYPE": "HRNet", "WIDTH": 18}, BACKBONES).width == 18
-    with pytest.raises(ConfigKeyError, match=r"MODEL\.BACKBONE\.WIDTH"):
+    with pytest.raises(ConfigError, match=r"MODEL\.BACKBONE \(HRNet\): TYPE HRNet needs WIDTH"):
         build({"TYPE": "HRNet"}, BACKBONES)
     with pytest.raises(ConfigKeyError, match="WITH_FUSED"):
         build({"TYPE": "hrnet_w18", "WITH_FUSE": True}, BACKBONES)

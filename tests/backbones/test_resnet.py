@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from handmesh.backbones.frozen_bn import FrozenBatchNorm2d
 from handmesh.backbones.resnet import ResNet
-from handmesh.registry import BACKBONES, ConfigKeyError, build
+from handmesh.checkpoint import load_state_dict
+from handmesh.registry import BACKBONES, ConfigError, ConfigKeyError, build
 
 # torchvision.models.resnet, read from its source: blocks per stage, block kind and the
 # per-stage width ("planes"); Bottleneck outputs 4 * planes, BasicBlock planes.
@@ -151,8 +152,8 @@ def test_torchvision_checkpoint_loads_into_oakink_layout() -> None:
     source.eval()
     checkpoint = source.state_dict()  # torchvision layout: fc and num_batches_tracked everywhere
     target = ResNet(depth=18, frozen_bn="oakink")
-    result = target.load_state_dict(checkpoint, strict=True)
-    assert not result.missing_keys and not result.unexpected_keys
+    report = load_state_dict(target, checkpoint, source="torchvision layout")  # strict
+    assert not report.missing and not report.unexpected
     target.eval()
     image = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
@@ -297,17 +298,19 @@ def test_from_config_generic_and_overrides() -> None:
     model = build(node, BACKBONES)
     assert model.depth == 18 and model.frozen_bn == "all" and model.with_fc
     assert build({"TYPE": "resnet34", "FREEZE_BATCHNORM": False}, BACKBONES).frozen_bn == "none"
-    assert build({"TYPE": "resnet18"}, BACKBONES, frozen_bn="all").frozen_bn == "all"
+    assert build({"TYPE": "resnet18", "FROZEN_BN": "all"}, BACKBONES).frozen_bn == "all"
 
 
 def test_from_config_errors() -> None:
     with pytest.raises(ConfigKeyError, match=r"MODEL\.BACKBONE\.FREEZE_BATCHNRM.*FREEZE_BATCHNORM"):
         build({"TYPE": "resnet50", "FREEZE_BATCHNRM": True}, BACKBONES)
-    with pytest.raises(ConfigKeyError, match=r"MODEL\.BACKBONE\.DEPTH"):
+    with pytest.raises(ConfigError, match=r"^MODEL\.BACKBONE \(ResNet\): TYPE ResNet needs DEPTH"):
         build({"TYPE": "ResNet"}, BACKBONES)
-    with pytest.raises(ValueError, match="contradicts"):
+    with pytest.raises(ConfigError, match="contradicts"):
         build({"TYPE": "resnet50", "DEPTH": 18}, BACKBONES)
-    with pytest.raises(TypeError, match="data_preset"):
+    with pytest.raises(ConfigError, match=r"^MODEL\.BACKBONE \(ResNet\): depth must be one of"):
+        build({"TYPE": "ResNet", "DEPTH": 42}, BACKBONES)
+    with pytest.raises(TypeError, match=r"ResNet\.from_config got unknown .*\['data_preset'\]"):
         build({"TYPE": "resnet18"}, BACKBONES, data_preset={})
 
 

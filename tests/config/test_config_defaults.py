@@ -17,13 +17,16 @@ from handmesh.config import (
 
 def test_defaults_hold_oakink_values_and_new_keys() -> None:
     cfg = get_default_config()
-    assert list(cfg) == ["DATA_PRESET", "DATASET", "TRAIN", "MODEL"]
+    assert list(cfg) == ["DATA_PRESET", "DATASET", "TRAIN", "MODEL", "TEST"]
     preset, train = cfg.DATA_PRESET, cfg.TRAIN
     assert preset.BBOX_EXPAND_RATIO == 1.7 and preset.IMAGE_SIZE == (256, 256)
     assert preset.HEATMAP_SIZE == (64, 64) and preset.HEATMAP_SIGMA == 2.0
     assert preset.CENTER_IDX == 9 and preset.USE_CACHE is True
     assert preset.IMAGE_NORM == "minus_half" and preset.TRANSFORM == "oakink"
-    assert preset.MANO_ROOT == "assets/mano_v1_2/models" and preset.ALLOW_SYNTHETIC_MANO is False
+    assert (
+        preset.MANO_ROOT == "" and preset.ALLOW_SYNTHETIC_MANO is False
+    )  # "": the env/assets rule
+    assert preset.UVD_DEPTH_RANGE == 0.4
     assert (train.MANUAL_SEED, train.BATCH_SIZE, train.EPOCH, train.LR) == (1, 4, 100, 0.001)
     assert (train.OPTIMIZER, train.SCHEDULER) == ("Adam", "StepLR")
     assert train.LR_DECAY_GAMMA == 0.1 and train.LR_DECAY_STEP == [70]
@@ -32,6 +35,8 @@ def test_defaults_hold_oakink_values_and_new_keys() -> None:
     assert train.GRAD_CLIP_ENABLED is True
     assert (train.GRAD_CLIP.TYPE, train.GRAD_CLIP.NORM) == (2, 0.001)
     assert train.GRAD_CLIP.MODE == "per_tensor"
+    assert train.METRIC == [] and train.HOOKS == []
+    assert cfg.TEST.METRIC == [] and cfg.TEST.POSTPROCESS == []
     assert len(cfg.DATASET.TRAIN) == 0 and len(cfg.DATASET.TEST) == 0 and len(cfg.MODEL) == 0
     validate_config(cfg)
 
@@ -52,6 +57,7 @@ def test_closed_and_open_sections() -> None:
     cfg = get_default_config()
     assert not cfg.DATA_PRESET.is_new_allowed() and not cfg.TRAIN.is_new_allowed()
     assert not cfg.TRAIN.GRAD_CLIP.is_new_allowed() and not cfg.DATASET.is_new_allowed()
+    assert not cfg.TEST.is_new_allowed()
     assert cfg.MODEL.is_new_allowed() and cfg.DATASET.TRAIN.is_new_allowed()
     assert cfg.DATASET.TEST.is_new_allowed() and cfg.is_new_allowed()
 

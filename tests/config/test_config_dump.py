@@ -34,7 +34,7 @@ def test_dump_key_order_and_plain_yaml(tmp_path: Path) -> None:
     dump_config(cfg, target)
     text = target.read_text()
     top_level = [line.rstrip(":") for line in text.splitlines() if line and line[0] != " "]
-    assert top_level == ["DATA_PRESET", "DATASET", "TRAIN", "MODEL", "EXTRA"]
+    assert top_level == ["DATA_PRESET", "DATASET", "TRAIN", "MODEL", "TEST", "EXTRA"]
     train_keys = list(yaml.safe_load(text)["TRAIN"])
     assert train_keys[:4] == ["MANUAL_SEED", "CONV_REPEATABLE", "BATCH_SIZE", "EPOCH"]
     raw = yaml.safe_load(text)  # plain YAML: no python tags, tuples as lists

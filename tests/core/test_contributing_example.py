@@ -1,9 +1,13 @@
-"""CONTRIBUTING.md's worked example (a toy registered head and its test) must work as written."""
+"""CONTRIBUTING.md's worked example (a toy head used by IntegralPose through HEAD.TYPE, a
+config-declared metric, a checkpoint as the one source of weights) must work as written."""
 
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
+
+import yaml
 
 from handmesh.registry import HEADS
 
@@ -20,14 +24,17 @@ def _python_blocks() -> list[str]:
     ]
 
 
-def test_contributing_toy_head_example_runs_as_written() -> None:
+def test_contributing_toy_head_example_runs_as_written(tmp_path) -> None:
     head_code, test_code = _python_blocks()
     namespace: dict = {}
     try:
         exec(compile(head_code, "CONTRIBUTING.md:toy_head", "exec"), namespace)
         assert "ToyHead" in HEADS
         exec(compile(test_code, "CONTRIBUTING.md:test_toy_head", "exec"), namespace)
-        namespace["test_toy_head_is_the_linear_map_it_claims"]()
+        namespace["test_toy_head_inside_integral_pose"](tmp_path)
+        (config_block,) = re.findall(r"```yaml\n(.*?)```", CONTRIBUTING.read_text(), flags=re.S)
+        shown = yaml.safe_load(textwrap.dedent(config_block))
+        assert shown["MODEL"] == namespace["CFG"]["MODEL"]  # the config shown is the one tested
     finally:
         HEADS._entries.pop("ToyHead", None)
     assert "ToyHead" not in HEADS

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from yacs.config import CfgNode
 
-from handmesh.registry import ConfigKeyError, Registry, build, check_keys, closest
+from handmesh.errors import ArgumentError
+from handmesh.registry import ConfigError, ConfigKeyError, Registry, build, check_keys, closest
 
 
 def _toy_registry() -> Registry:
@@ -13,13 +14,17 @@ def _toy_registry() -> Registry:
 
     @reg.register()
     class IntegralHead:
+        CONFIG_KEYS = ("CHANNELS",)
+        REQUIRED_KEYS = ("CHANNELS",)
+
         def __init__(self, channels: int = 8) -> None:
+            if channels <= 0:
+                raise ArgumentError(f"channels must be positive, got {channels}")
             self.channels = channels
 
         @classmethod
-        def from_config(cls, cfg, scale: int = 1):  # type: ignore[no-untyped-def]
-            check_keys(cfg, {"TYPE", "CHANNELS"}, where="MODEL.HEAD")
-            return cls(channels=cfg.CHANNELS * scale)
+        def from_config(cls, cfg, *, scale: int = 1):  # type: ignore[no-untyped-def]
+            return {"channels": cfg["CHANNELS"] * scale}
 
     @reg.register("lixel")
     class LixelHead:
@@ -56,25 +61,41 @@ def test_unknown_type_lists_registered_names_and_suggests_closest() -> None:
     assert "Registered: IntegralHead, lixel." in msg
 
 
-def test_build_calls_from_config_with_extra_arguments() -> None:
+def test_build_calls_from_config_with_context_then_the_constructor() -> None:
     reg = _toy_registry()
-    head = build(CfgNode({"TYPE": "IntegralHead", "CHANNELS": 4}), reg, scale=3)
+    head = build(CfgNode({"TYPE": "IntegralHead", "CHANNELS": 4}), reg, "MODEL.HEAD", scale=3)
     assert head.channels == 12
 
 
 def test_build_without_type_names_the_keys_and_types() -> None:
     reg = _toy_registry()
-    with pytest.raises(ConfigKeyError, match=r"no TYPE key \(keys: \['CHANNELS'\]\)"):
-        build({"CHANNELS": 4}, reg)
+    with pytest.raises(
+        ConfigKeyError, match=r"MODEL.HEAD has no TYPE key \(keys: \['CHANNELS'\]\)"
+    ):
+        build({"CHANNELS": 4}, reg, where="MODEL.HEAD")
+
+
+def test_unknown_type_names_the_key_path() -> None:
+    reg = _toy_registry()
+    with pytest.raises(ConfigKeyError, match=r"^MODEL\.HEAD\.TYPE: TOYS has no entry 'NoSuchHead'"):
+        build({"TYPE": "NoSuchHead"}, reg, where="MODEL.HEAD")
 
 
 def test_check_keys_rejects_misspelled_key_with_suggestion() -> None:
     reg = _toy_registry()
     with pytest.raises(ConfigKeyError) as err:
-        build(CfgNode({"TYPE": "IntegralHead", "CHANELS": 4}), reg)
+        build(CfgNode({"TYPE": "IntegralHead", "CHANNELS": 1, "CHANELS": 4}), reg, "MODEL.HEAD")
     msg = str(err.value)
     assert "Unknown config key MODEL.HEAD.CHANELS" in msg
     assert "Did you mean 'CHANNELS'?" in msg
+    with pytest.raises(ConfigKeyError, match="Missing required config key MODEL.HEAD.CHANNELS"):
+        build({"TYPE": "IntegralHead"}, reg, "MODEL.HEAD")
+
+
+def test_a_misspelled_builder_argument_is_named() -> None:
+    reg = _toy_registry()
+    with pytest.raises(TypeError, match=r"IntegralHead\.from_config got unknown .*\['scal'\]"):
+        build({"TYPE": "IntegralHead", "CHANNELS": 1}, reg, scal=3)
 
 
 def test_check_keys_reports_missing_required_key() -> None:
@@ -89,7 +110,7 @@ def test_closest_is_case_insensitive_and_returns_none_when_far() -> None:
 
 def test_build_from_a_non_node_or_a_non_string_type_is_named() -> None:
     reg = _toy_registry()
-    with pytest.raises(TypeError, match="expected a config node with a TYPE key, got 'lixel'"):
+    with pytest.raises(ConfigError, match="expected a config node with a TYPE key.*got 'lixel'"):
         build("lixel", reg)  # type: ignore[arg-type]
     with pytest.raises(
         ConfigKeyError, match=r"TOYS: a TYPE must be a registered name .*\['lixel'\]"
@@ -98,20 +119,43 @@ def test_build_from_a_non_node_or_a_non_string_type_is_named() -> None:
     assert ["lixel"] not in reg  # an unhashable name is simply not registered
 
 
-def test_a_bad_value_in_from_config_becomes_a_named_config_error() -> None:
-    from handmesh.registry import ConfigError
+def test_an_argument_error_becomes_a_config_error_naming_the_path_and_class() -> None:
+    reg = _toy_registry()
+    with pytest.raises(
+        ConfigError, match=r"^MODEL\.HEAD \(IntegralHead\): channels must be positive, got -3$"
+    ) as err:
+        build({"TYPE": "IntegralHead", "CHANNELS": -3}, reg, "MODEL.HEAD")
+    assert isinstance(err.value, ValueError)
+    assert isinstance(err.value.__cause__, ArgumentError)
 
+
+def test_a_bug_inside_from_config_keeps_its_own_exception() -> None:
     reg = Registry("TOYS")
 
     @reg.register()
-    class Strict:
+    class Buggy:
+        CONFIG_KEYS = ()
+
         @classmethod
         def from_config(cls, cfg):  # type: ignore[no-untyped-def]
-            raise ValueError(f"NUM_SAMPLES must be positive, got {cfg['NUM_SAMPLES']}")
+            return {"x": int("not a number")}  # a plain ValueError: a bug, not a config error
 
-    with pytest.raises(
-        ConfigError, match=r"^TOYS Strict: NUM_SAMPLES must be positive, got -3$"
-    ) as err:
-        build({"TYPE": "Strict", "NUM_SAMPLES": -3}, reg)
-    assert isinstance(err.value, ValueError)
-    assert isinstance(err.value.__cause__, ValueError)
+    with pytest.raises(ValueError) as err:
+        build({"TYPE": "Buggy"}, reg)
+    assert not isinstance(err.value, ConfigError)
+    assert "invalid literal" in str(err.value)
+
+
+def test_from_config_must_return_constructor_arguments() -> None:
+    reg = Registry("TOYS")
+
+    @reg.register()
+    class Old:
+        CONFIG_KEYS = ()
+
+        @classmethod
+        def from_config(cls, cfg):  # type: ignore[no-untyped-def]
+            return {"unknown": 1}
+
+    with pytest.raises(TypeError, match=r"Old got unknown constructor keyword .*\['unknown'\]"):
+        build({"TYPE": "Old"}, reg)

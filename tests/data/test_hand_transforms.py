@@ -7,6 +7,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from handmesh.data.transforms import AugParams, HandTransform, build_transform, sample_rng
+from handmesh.errors import DataError
 from handmesh.registry import ConfigKeyError
 
 FX, CX, CY = 500.0, 161.0, 118.0
@@ -189,7 +190,7 @@ def test_handoccnet_recipe_box_and_config_errors():
         build_transform({}, train=True, aug=True, aug_param={"ROT_JITTER": 1})
     with pytest.raises(ValueError, match="IMAGE_NORM"):
         build_transform({"IMAGE_NORM": "imagenet"}, train=False, aug=False)
-    with pytest.raises(KeyError, match="joints_3d"):
+    with pytest.raises(DataError, match="joints_3d"):
         transform({k: v for k, v in raw.items() if k != "joints_3d"})
     with pytest.raises(ValueError, match="rng"):
         HandTransform(aug=True)(raw)

@@ -9,8 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from handmesh.engine.checkpoint import extract_state_dict, load_checkpoint, save_model
-from handmesh.engine.errors import CheckpointError
+from handmesh.checkpoint import extract_state_dict, load_weights
+from handmesh.engine.checkpoint import save_model
+from handmesh.errors import CheckpointError
 from handmesh.io.atomic import atomic_torch_save, new_temp_dir, recover_dir, replace_dir
 
 
@@ -54,7 +55,8 @@ def test_published_layouts_load(layout: str, tmp_path) -> None:
     path = tmp_path / "ckpt.pth.tar"
     torch.save(content, path)
     net = TinyNet()
-    assert load_checkpoint(net, path) == ([], [])
+    report = load_weights(net, path)
+    assert report.missing == [] and report.unexpected == [] and report.loaded == len(state)
     for key, value in state.items():
         assert torch.equal(net.state_dict()[key], value)
 
@@ -64,7 +66,7 @@ def test_module_prefix_is_added_for_wrapped_models(tmp_path) -> None:
     torch.save(reference_state(), path)
     wrapper = nn.Module()
     wrapper.module = TinyNet()  # a DataParallel-style wrapper is unwrapped
-    load_checkpoint(wrapper, path)
+    load_weights(wrapper, path)
     assert torch.equal(wrapper.module.conv.bias, reference_state()["conv.bias"])
 
 
@@ -76,7 +78,7 @@ def test_mismatch_raises_one_error_naming_keys_and_file(tmp_path) -> None:
     path = tmp_path / "Other.pth.tar"
     torch.save(state, path)
     with pytest.raises(CheckpointError) as info:
-        load_checkpoint(TinyNet(), path)
+        load_weights(TinyNet(), path)
     message = str(info.value)
     assert str(path) in message and "TinyNet" in message
     assert "missing keys 1: [bn.running_var]" in message
@@ -93,7 +95,7 @@ def test_shape_mismatch_is_reported(tmp_path) -> None:
     with pytest.raises(
         CheckpointError, match=r"conv\.weight \(4, 2, 1, 1\) vs model \(3, 2, 1, 1\)"
     ):
-        load_checkpoint(TinyNet(), path)
+        load_weights(TinyNet(), path)
 
 
 class NotAllowed:
@@ -104,13 +106,15 @@ class NotAllowed:
 def test_arbitrary_pickles_are_refused(tmp_path) -> None:
     path = tmp_path / "evil.pth.tar"
     torch.save({"state_dict": reference_state(), "obj": NotAllowed()}, path)
-    with pytest.raises(CheckpointError, match="weights_only"):
-        load_checkpoint(TinyNet(), path)
+    with pytest.raises(CheckpointError, match="weights_only") as info:
+        load_weights(TinyNet(), path)
+    assert "NotAllowed" in str(info.value)  # the real reason, not only torch's first line
+    assert "weights_only=False" not in str(info.value)  # and never the advice to turn it off
 
 
 def test_missing_file_and_no_state_dict(tmp_path) -> None:
     with pytest.raises(CheckpointError, match="not found: .*nope.pth.tar"):
-        load_checkpoint(TinyNet(), tmp_path / "nope.pth.tar")
+        load_weights(TinyNet(), tmp_path / "nope.pth.tar")
     with pytest.raises(CheckpointError, match="no state dict found"):
         extract_state_dict({"epoch": 3, "optimizer": {}}, "x.pth")
 

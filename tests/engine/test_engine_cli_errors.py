@@ -129,3 +129,64 @@ def test_python_m_exit_code(tmp_path: Path) -> None:
     assert result.returncode == USAGE_ERROR
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and str(tmp_path / "missing.yml") in lines[0], result.stderr
+
+
+def test_bogus_metric_fails_before_anything_is_written(tmp_path: Path, capsys) -> None:
+    exp_root = tmp_path / "exp"
+    cfg = tiny_config()
+    cfg["MODEL"]["METRIC"] = [{"TYPE": "MeanEPE", "PRED_KEY": "joints_3d"}, {"TYPE": "MeanEPX"}]
+    path = write_config(tmp_path / "bad.yml", cfg)
+    for main in (train_model.main, test_model.main):
+        code, err = _run(main, ["--cfg", str(path), "--exp_root", str(exp_root)], capsys)
+        _assert_one_line(code, err, "MODEL.METRIC[1].TYPE", "'MeanEPX'")
+    assert not exp_root.exists()
+
+
+def test_corrupt_mano_file_is_one_line(tmp_path: Path, capsys) -> None:
+    mano = tmp_path / "mano"
+    mano.mkdir()
+    (mano / "MANO_RIGHT.pkl").write_bytes(b"\x80\x02}q\x00(X\x01\x00\x00\x00")  # truncated
+    cfg = tiny_config()
+    cfg["DATA_PRESET"]["MANO_ROOT"] = str(mano)
+    path = write_config(tmp_path / "bad.yml", cfg)
+    code, err = _run(train_model.main, ["--cfg", str(path), "--exp_root", str(tmp_path)], capsys)
+    _assert_one_line(code, err, "MANO_RIGHT.pkl", "not a readable pickle")
+
+
+def test_a_bug_keeps_its_traceback() -> None:
+    def buggy() -> None:
+        raise ValueError("a bug, not bad input")
+
+    with pytest.raises(ValueError, match="a bug"):
+        run_cli(buggy)
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the network / torch hub was touched")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", forbidden)
+    monkeypatch.setattr(torch.hub, "get_dir", forbidden)
+
+
+def test_reload_with_imagenet_backbone_setting_needs_no_network(
+    tmp_path: Path, capsys, offline
+) -> None:
+    """BACKBONE.PRETRAINED: True and no weights anywhere: --reload's checkpoint is the only
+    source read (the hub cache is not even looked at)."""
+    from handmesh.config import config_from_dict
+    from handmesh.engine.build import build_model
+
+    cfg = tiny_config()
+    cfg["MODEL"]["BACKBONE"]["PRETRAINED"] = True
+    path = write_config(tmp_path / "cfg.yml", cfg)
+    model = build_model(config_from_dict(cfg), initialize=False)
+    checkpoint = tmp_path / "IntegralPose.pth.tar"
+    torch.save(model.state_dict(), checkpoint)
+    exp_root = tmp_path / "exp"
+    args = ["--cfg", str(path), "--reload", str(checkpoint), "--exp_root", str(exp_root)]
+    code, err = _run(test_model.main, [*args, "--device", "cpu", "--workers", "0"], capsys)
+    assert code == 0, err
+    (result,) = exp_root.glob("*/evaluations/test_eval.json")
+    assert '"mpjpe"' in result.read_text()

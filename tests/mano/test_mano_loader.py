@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 
+from handmesh.errors import DataError
 from handmesh.io import UnsafePickleError, safe_load_pickle
 from handmesh.mano import load_mano_model, loader
 from handmesh.mano.loader import model_from_dict
@@ -243,7 +244,7 @@ def test_bad_arrays_are_named(key: str, value, expected: str) -> None:
         del raw[key]
     else:
         raw[key] = value
-    with pytest.raises(ValueError, match=expected) as error:
+    with pytest.raises(DataError, match=expected) as error:
         model_from_dict(raw, "some/MANO_RIGHT.pkl", "right")
     assert "some/MANO_RIGHT.pkl" in str(error.value)
 
@@ -272,8 +273,26 @@ def test_chumpy_expression_without_array_is_named(tmp_path: Path, monkeypatch) -
 
 def test_file_of_the_other_side_is_refused(tmp_path: Path) -> None:
     write_chumpy_pickle(tmp_path / "MANO_RIGHT.pkl", random_mano_dict(seed=5))
-    with pytest.raises(ValueError, match=r"MANO_RIGHT\.pkl is not the left hand's model"):
+    with pytest.raises(DataError, match=r"MANO_RIGHT\.pkl is not the left hand's model"):
         load_mano_model(tmp_path / "MANO_RIGHT.pkl", side="left")
-    with pytest.raises(ValueError, match=r"pass MANO_RIGHT\.pkl"):
+    with pytest.raises(DataError, match=r"pass MANO_RIGHT\.pkl"):
         load_mano_model(tmp_path / "MANO_LEFT.pkl", side="right")  # refused even when missing
     assert load_mano_model(tmp_path / "MANO_RIGHT.pkl", side="right").side == "right"
+
+
+def test_preset_rule_explicit_root_then_env_then_synthetic(tmp_path: Path, monkeypatch) -> None:
+    from handmesh.errors import DataNotFoundError
+    from handmesh.mano import load_mano_from_preset
+
+    explicit, env = tmp_path / "explicit", tmp_path / "env"
+    for folder, seed in ((explicit, 1), (env, 2)):
+        folder.mkdir()
+        write_chumpy_pickle(folder / "MANO_RIGHT.pkl", random_mano_dict(seed=seed))
+    monkeypatch.setenv("HANDMESH_MANO_ROOT", str(env))
+    assert load_mano_from_preset({"MANO_ROOT": str(explicit)}).source.startswith(str(explicit))
+    assert load_mano_from_preset({"MANO_ROOT": ""}).source.startswith(str(env))
+    monkeypatch.setenv("HANDMESH_MANO_ROOT", str(tmp_path / "nowhere"))
+    monkeypatch.chdir(tmp_path)  # no assets/ here
+    with pytest.raises(DataNotFoundError, match="HANDMESH_MANO_ROOT"):
+        load_mano_from_preset({})
+    assert load_mano_from_preset({"ALLOW_SYNTHETIC_MANO": True}).is_synthetic

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from handmesh.metrics import PCKAUC, Evaluator, FScore
-from handmesh.registry import METRICS, ConfigKeyError
+from handmesh.registry import METRICS, ConfigError, ConfigKeyError
 
 ALL_METRICS = ("mpjpe", "pa_mpjpe", "pck_auc", "mpvpe", "pa_mpvpe", "f_score")
 
@@ -192,7 +192,7 @@ def test_from_config_with_oakink_entries() -> None:
 def test_config_errors_name_the_key() -> None:
     with pytest.raises(ConfigKeyError, match=r"MODEL.METRIC\[0\].TYPE: unknown metric 'MeanEPX'"):
         Evaluator.from_config([{"TYPE": "MeanEPX"}])
-    with pytest.raises(ConfigKeyError, match=r"Unknown config key METRIC\[pck_auc\].VAL_MAXX"):
+    with pytest.raises(ConfigKeyError, match=r"Unknown config key MODEL\.METRIC\[0\]\.VAL_MAXX"):
         Evaluator.from_config([{"TYPE": "pck_auc", "VAL_MAXX": 0.05}])
     with pytest.raises(ConfigKeyError, match="METRICS has no entry 'mpjpee'"):
         Evaluator(("mpjpee",))
@@ -232,7 +232,9 @@ def test_float32_inputs_requiring_grad_are_accepted() -> None:
 def test_f_score_thresholds_must_be_a_list() -> None:
     with pytest.raises(TypeError, match=r"thresholds must be a list of metres.*got 0\.005"):
         FScore(thresholds=0.005)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="thresholds must be a list of metres"):
+    with pytest.raises(
+        ConfigError, match=r"^MODEL\.METRIC\[0\] \(FScore\): .*thresholds must be a list of metres"
+    ):
         Evaluator.from_config([{"TYPE": "f_score", "THRESHOLDS": 0.005}])
 
 

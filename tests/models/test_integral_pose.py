@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from handmesh.engine.checkpoint import load_checkpoint
-from handmesh.engine.errors import CheckpointError
+from handmesh.checkpoint import load_weights
+from handmesh.codecs import UVDCodec
+from handmesh.errors import CheckpointError
 from handmesh.heads.integral_pose import IntegralDeconvHead, integrate_heatmap3d, normalize_heatmap
 from handmesh.losses.uvd import UVDLoss
 from handmesh.models.integral_pose import IntegralPose
@@ -143,7 +144,7 @@ def test_head_channel_layout_is_joint_major_then_depth(offset: float) -> None:
         heatmap_3d_size=(size, size, size),
         num_deconv_filters=(),
         num_deconv_kernels=(),
-        integral_offset=offset,
+        codec=UVDCodec(bin_offset=offset),
     )
     targets = {0: (3, 1, 2), 1: (0, 2, 1)}  # joint -> (d, h, w)
     with torch.no_grad():
@@ -163,9 +164,12 @@ def test_head_channel_layout_is_joint_major_then_depth(offset: float) -> None:
 
 
 class _FixedUVDHead(nn.Module):
-    def __init__(self, uvd: torch.Tensor) -> None:
+    in_feature = "res_layer4"
+
+    def __init__(self, uvd: torch.Tensor, image_size: tuple[int, int] = (224, 224)) -> None:
         super().__init__()
         self.uvd = uvd
+        self.codec = UVDCodec(image_size=image_size)
 
     def forward(self, feature: torch.Tensor) -> dict:
         return {"uvd": self.uvd.expand(feature.shape[0], -1, -1)}
@@ -179,7 +183,7 @@ class _NullBackbone(nn.Module):
 def test_joints_2d_and_3d_follow_the_uvd_convention() -> None:
     uvd = torch.tensor([[[0.25, 0.75, 0.5], [0.5, 0.5, 0.0], [1.0, 0.0, 1.0]]])
     width, height = 64, 32
-    model = IntegralPose(_NullBackbone(), _FixedUVDHead(uvd), image_size=(width, height))
+    model = IntegralPose(_NullBackbone(), _FixedUVDHead(uvd, image_size=(width, height)))
     intr = torch.tensor([[[100.0, 0.0, 30.0], [0.0, 120.0, 20.0], [0.0, 0.0, 1.0]]])
     root = torch.tensor([[0.01, -0.02, 0.6]])
     preds = model(
@@ -274,7 +278,8 @@ def test_published_key_list_loads_strictly(published_model: IntegralPose, tmp_pa
     state = random_state_dict(shapes)
     path = tmp_path / "IntegralPose.pth.tar"
     torch.save(state, path)
-    assert load_checkpoint(published_model, path) == ([], [])
+    report = load_weights(published_model, path)
+    assert (report.missing, report.unexpected, report.loaded) == ([], [], len(shapes))
     loaded = published_model.state_dict()
     assert torch.equal(loaded["pose_head.final_layer.bias"], state["pose_head.final_layer.bias"])
     assert torch.equal(
@@ -284,7 +289,7 @@ def test_published_key_list_loads_strictly(published_model: IntegralPose, tmp_pa
     wrapped = tmp_path / "wrapped.pth.tar"  # {"state_dict": {"module.…"}}
     shifted = {f"module.{k}": v + 1 if v.is_floating_point() else v for k, v in state.items()}
     torch.save({"state_dict": shifted}, wrapped)
-    load_checkpoint(published_model, wrapped)
+    load_weights(published_model, wrapped)
     assert torch.allclose(
         published_model.state_dict()["pose_head.final_layer.bias"],
         state["pose_head.final_layer.bias"] + 1,
@@ -300,7 +305,7 @@ def test_other_models_checkpoint_is_refused(published_model: IntegralPose, tmp_p
     path = tmp_path / "RegressFlow3D.pth.tar"
     torch.save(other, path)
     with pytest.raises(CheckpointError) as info:
-        load_checkpoint(published_model, path)
+        load_weights(published_model, path)
     message = str(info.value)
     assert str(path) in message and "IntegralPose" in message
     assert "different model" in message

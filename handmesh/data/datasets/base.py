@@ -15,6 +15,7 @@ from typing import Any
 import torch.utils.data
 
 from handmesh.data.transforms import HandTransform, build_transform, sample_rng
+from handmesh.errors import DataNotFoundError
 
 __all__ = ["HandDataset", "check_data_root", "is_train_split"]
 
@@ -29,7 +30,7 @@ def check_data_root(path: str | os.PathLike, dataset: str, hint: str = "") -> st
     path = os.fspath(path)
     if not os.path.isdir(path):
         extra = f" {hint}" if hint else ""
-        raise FileNotFoundError(
+        raise DataNotFoundError(
             f"{dataset}: data root {path!r} does not exist or is not a directory "
             f"(set DATASET.*.DATA_ROOT).{extra}"
         )

@@ -65,7 +65,8 @@ from handmesh.data.datasets.synthetic_scene import (
 )
 from handmesh.data.transforms import HandTransform
 from handmesh.data.transforms.steps import project
-from handmesh.registry import DATASETS, check_keys
+from handmesh.errors import ArgumentError, DataNotFoundError
+from handmesh.registry import DATASETS
 
 __all__ = ["SyntheticHands"]
 
@@ -74,7 +75,6 @@ logger = logging.getLogger(__name__)
 SPLIT_SALT = {"train": 0, "val": 1, "test": 2}
 CONTENT_TAG = 0x5E7  # keeps content seeds apart from the (seed, epoch, index) augmentation seeds
 CONFIG_KEYS = (
-    "TYPE",
     "DATA_SPLIT",
     "NUM_SAMPLES",
     "SEED",
@@ -166,14 +166,14 @@ class SyntheticHands(HandDataset):
         transform: HandTransform | None = None,
     ) -> None:
         if data_split not in SPLIT_SALT:
-            raise ValueError(
+            raise ArgumentError(
                 f"SyntheticHands DATA_SPLIT: expected one of {sorted(SPLIT_SALT)}, "
                 f"got {data_split!r}"
             )
         if int(num_samples) <= 0:
-            raise ValueError(f"SyntheticHands NUM_SAMPLES must be positive, got {num_samples}")
+            raise ArgumentError(f"SyntheticHands NUM_SAMPLES must be positive, got {num_samples}")
         if len(raw_size) != 2 or min(raw_size) < 16:
-            raise ValueError(
+            raise ArgumentError(
                 f"SyntheticHands RAW_SIZE: expected [W, H] >= 16, got {list(raw_size)}"
             )
         _check_range("LEFT_PROB", left_prob, 0.0, 1.0)
@@ -182,7 +182,7 @@ class SyntheticHands(HandDataset):
         _check_range("INPLANE_ROTATION_MAX", inplane_rotation_max, 0.0, np.pi)
         _check_range("ARTICULATION_SCALE", articulation_scale, 0.0, 2.0)
         if background not in BACKGROUNDS:
-            raise ValueError(
+            raise ArgumentError(
                 f"SyntheticHands BACKGROUND: expected one of {sorted(BACKGROUNDS)}, "
                 f"got {background!r}"
             )
@@ -211,20 +211,21 @@ class SyntheticHands(HandDataset):
             try:
                 load_mano_model(self.mano_root, side, allow_synthetic=self.allow_synthetic_mano)
             except FileNotFoundError as error:
-                raise FileNotFoundError(
+                raise DataNotFoundError(
                     f"SyntheticHands needs a {side} hand model: {error} (or set "
                     "DATA_PRESET.ALLOW_SYNTHETIC_MANO: True to use the built-in synthetic hand)"
                 ) from None
 
+    CONFIG_KEYS = CONFIG_KEYS
+
     @classmethod
     def from_config(
-        cls, cfg: Mapping[str, Any], data_preset: Mapping[str, Any] | None = None, **extra: Any
-    ) -> SyntheticHands:
-        """Build from a ``DATASET.*`` node and DATA_PRESET (transform settings, MANO_ROOT,
+        cls, cfg: Mapping[str, Any], *, data_preset: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """From a ``DATASET.*`` node and DATA_PRESET (transform settings, MANO_ROOT,
         ALLOW_SYNTHETIC_MANO)."""
-        check_keys(cfg, CONFIG_KEYS, where="DATASET")
         if str(cfg.get("DATA_MODE", "3D")) != "3D":
-            raise ValueError(
+            raise ArgumentError(
                 f"SyntheticHands supports DATA_MODE '3D' only, got {cfg['DATA_MODE']!r}"
             )
         preset = data_preset or {}
@@ -232,22 +233,22 @@ class SyntheticHands(HandDataset):
         transform = cls.transform_from_preset(
             preset, split, aug=bool(cfg.get("AUG", False)), aug_param=cfg.get("AUG_PARAM")
         )
-        return cls(
-            num_samples=int(cfg.get("NUM_SAMPLES", 1000)),
-            data_split=split,
-            seed=int(cfg.get("SEED", 0)),
-            raw_size=tuple(cfg.get("RAW_SIZE", (640, 480))),
-            occluders=bool(cfg.get("OCCLUDERS", True)),
-            background=str(cfg.get("BACKGROUND", "random")),
-            view_tilt_max=float(cfg.get("VIEW_TILT_MAX", 0.95)),
-            inplane_rotation_max=float(cfg.get("INPLANE_ROTATION_MAX", np.pi)),
-            random_rotation_prob=float(cfg.get("RANDOM_ROTATION_PROB", 0.2)),
-            articulation_scale=float(cfg.get("ARTICULATION_SCALE", 1.0)),
-            left_prob=float(cfg.get("LEFT_PROB", 0.0)),
-            mano_root=preset.get("MANO_ROOT") or None,
-            allow_synthetic_mano=bool(preset.get("ALLOW_SYNTHETIC_MANO", True)),
-            transform=transform,
-        )
+        return {
+            "num_samples": int(cfg.get("NUM_SAMPLES", 1000)),
+            "data_split": split,
+            "seed": int(cfg.get("SEED", 0)),
+            "raw_size": tuple(cfg.get("RAW_SIZE", (640, 480))),
+            "occluders": bool(cfg.get("OCCLUDERS", True)),
+            "background": str(cfg.get("BACKGROUND", "random")),
+            "view_tilt_max": float(cfg.get("VIEW_TILT_MAX", 0.95)),
+            "inplane_rotation_max": float(cfg.get("INPLANE_ROTATION_MAX", np.pi)),
+            "random_rotation_prob": float(cfg.get("RANDOM_ROTATION_PROB", 0.2)),
+            "articulation_scale": float(cfg.get("ARTICULATION_SCALE", 1.0)),
+            "left_prob": float(cfg.get("LEFT_PROB", 0.0)),
+            "mano_root": preset.get("MANO_ROOT") or None,
+            "allow_synthetic_mano": bool(preset.get("ALLOW_SYNTHETIC_MANO", True)),
+            "transform": transform,
+        }
 
     def __len__(self) -> int:
         return self.num_samples
@@ -459,4 +460,4 @@ def _render_region(
 
 def _check_range(key: str, value: float, low: float, high: float) -> None:
     if not low <= float(value) <= high:
-        raise ValueError(f"SyntheticHands {key} must be in [{low:g}, {high:g}], got {value}")
+        raise ArgumentError(f"SyntheticHands {key} must be in [{low:g}, {high:g}], got {value}")

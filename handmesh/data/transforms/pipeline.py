@@ -10,8 +10,8 @@ The chain (OakInk-HMR ``SimpleTransform3DMANO``, reference oakink-hmr.md §5.3):
 4. occlusion patch pasted on the raw image;
 5. ``cv2.warpAffine`` crop (bilinear, black border) with the rotation about the box centre;
 6. colour jitter after the warp, then normalisation (IMAGE_NORM);
-7. targets: 2D joints through the affine; visibility (all ones in test mode); uvd with the 0.4 m
-   depth range about the CENTER_IDX joint; 3D joints/verts rotated by ``R_z(rot)``; crop
+7. targets: 2D joints through the affine; visibility (all ones in test mode); uvd through the
+   ``UVDCodec`` built from DATA_PRESET (0.4 m depth range about the CENTER_IDX joint); 3D joints/verts rotated by ``R_z(rot)``; crop
    intrinsics that reproject the rotated 3D joints onto the warped 2D joints; MANO root rotated.
 
 HandOccNet's draws use the same distributions (``augment.py``) with HANDOCCNET_AUG strengths; its
@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from handmesh.codecs import UVD_DEPTH_RANGE, UVDCodec
 from handmesh.data.transforms.augment import (
     HANDOCCNET_AUG,
     OAKINK_AUG,
@@ -44,9 +45,9 @@ from handmesh.data.transforms.steps import (
     project,
     rotate_mano_root,
     rotate_points,
-    uvd_targets,
     warp_crop,
 )
+from handmesh.errors import ArgumentError, ConfigError, DataError
 from handmesh.geometry.crop import (
     apply_affine,
     bbox_center_scale_from_joints,
@@ -77,7 +78,9 @@ class HandTransform:
         train: train-mode visibility targets.
         aug: draw augmentations (needs an ``rng`` per call).
         aug_param: strengths; None uses the recipe's defaults.
-        depth_range: uvd depth range in metres (0.4).
+        depth_range: uvd depth range in metres (``UVD_DEPTH_RANGE``, 0.4).
+
+    ``self.codec`` (a ``UVDCodec`` of image_size, depth_range, center_idx) makes the uvd targets.
     """
 
     def __init__(
@@ -90,25 +93,29 @@ class HandTransform:
         train: bool = False,
         aug: bool = False,
         aug_param: AugParams | None = None,
-        depth_range: float = 0.4,
+        depth_range: float = UVD_DEPTH_RANGE,
     ) -> None:
         if recipe not in RECIPES:
-            raise ValueError(f"DATA_PRESET.TRANSFORM: expected one of {RECIPES}, got {recipe!r}")
+            raise ArgumentError(f"DATA_PRESET.TRANSFORM: expected one of {RECIPES}, got {recipe!r}")
         if image_norm not in IMAGE_NORMS:
-            raise ValueError(
+            raise ArgumentError(
                 f"DATA_PRESET.IMAGE_NORM: expected one of {IMAGE_NORMS}, got {image_norm!r}"
             )
         if len(image_size) != 2 or min(image_size) <= 0:
-            raise ValueError(f"DATA_PRESET.IMAGE_SIZE: expected (W, H) > 0, got {image_size}")
-        self.image_size = (int(image_size[0]), int(image_size[1]))
-        self.center_idx = int(center_idx)
+            raise ArgumentError(f"DATA_PRESET.IMAGE_SIZE: expected (W, H) > 0, got {image_size}")
+        self.codec = UVDCodec(
+            image_size=(int(image_size[0]), int(image_size[1])),
+            depth_range=depth_range,
+            center_idx=center_idx,
+        )
+        self.image_size = self.codec.image_size
+        self.center_idx = self.codec.center_idx
         self.bbox_expand_ratio = float(bbox_expand_ratio)
         self.image_norm = image_norm
         self.recipe = recipe
         self.train = bool(train)
         self.aug = bool(aug)
         self.aug_param = aug_param if aug_param is not None else DEFAULT_AUG[recipe]
-        self.depth_range = float(depth_range)
 
     def __repr__(self) -> str:
         return (
@@ -180,9 +187,7 @@ class HandTransform:
             "image": normalise_image(crop, self.image_norm),
             "target_joints_2d": target_joints_2d,
             "target_joints_vis": joints_vis,
-            "target_joints_uvd": uvd_targets(
-                target_joints_2d, joints_3d[:, 2], root[2], self.image_size, self.depth_range
-            ),
+            "target_joints_uvd": self.codec.encode(target_joints_2d, joints_3d[:, 2], root[2]),
             "target_joints_3d": joints_3d,
             "target_joints_3d_rel": joints_3d - root,
             "target_root_joint": root,
@@ -197,7 +202,9 @@ class HandTransform:
             "image_path": str(raw.get("image_path", "")),
         }
         if raw.get("verts_3d") is not None:
-            sample.update(self._verts_targets(raw["verts_3d"], cam_intr, affine, rot_mat3d, root))
+            sample.update(
+                self._verts_targets(raw["verts_3d"], cam_intr, affine, rot_mat3d, root, raw_size)
+            )
         if raw.get("mano_pose") is not None:
             sample["mano_pose"] = rotate_mano_root(raw["mano_pose"], rot_mat3d)
         if raw.get("mano_shape") is not None:
@@ -213,17 +220,23 @@ class HandTransform:
         affine: np.ndarray,
         rot_mat3d: np.ndarray,
         root: np.ndarray,
+        raw_size: tuple[int, int],
     ) -> dict[str, np.ndarray]:
-        """Vertex targets: rotated 3D, root-relative 3D and uvd (through the raw projection)."""
+        """Vertex targets: rotated 3D, root-relative 3D, crop pixels (through the raw
+        projection), their visibility (the joints' rule) and uvd."""
         verts_3d = np.asarray(verts_3d, dtype=np.float32)
-        crop_points = apply_affine(project(verts_3d, cam_intr), affine)
+        raw_points = project(verts_3d, cam_intr)
+        crop_points = apply_affine(raw_points, affine)
         rotated = rotate_points(verts_3d, rot_mat3d)
+        visible = crop_visibility(
+            image_visibility(raw_points, raw_size), crop_points, self.image_size, self.train
+        )
         return {
             "target_verts_3d": rotated,
             "target_verts_3d_rel": rotated - root,
-            "target_verts_uvd": uvd_targets(
-                crop_points, rotated[:, 2], root[2], self.image_size, self.depth_range
-            ),
+            "target_verts_2d": crop_points,
+            "target_verts_vis": visible,
+            "target_verts_uvd": self.codec.encode(crop_points, rotated[:, 2], root[2]),
         }
 
 
@@ -237,24 +250,24 @@ def _to_tensor(value: Any) -> Any:
 def _check_raw(raw: Mapping[str, Any]) -> None:
     missing = [key for key in REQUIRED_RAW_KEYS if key not in raw]
     if missing:
-        raise KeyError(
+        raise DataError(
             f"RawSample {raw.get('image_path', '?')!r} lacks keys {missing} "
             f"(see handmesh.data.keys.RAW_KEYS)"
         )
     image = raw["image"]
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(
+        raise DataError(
             f"RawSample {raw.get('image_path', '?')!r}: image must be an (H, W, 3) uint8 array, "
             f"got {type(image).__name__} {getattr(image, 'shape', '')}"
         )
     for key, shape in (("joints_2d", (21, 2)), ("joints_3d", (21, 3)), ("cam_intr", (3, 3))):
         if np.shape(raw[key]) != shape:
-            raise ValueError(
+            raise DataError(
                 f"RawSample {raw.get('image_path', '?')!r}: {key} must have shape {shape}, "
                 f"got {np.shape(raw[key])}"
             )
     if raw["side"] not in ("right", "left"):
-        raise ValueError(f"RawSample side must be 'right' or 'left', got {raw['side']!r}")
+        raise DataError(f"RawSample side must be 'right' or 'left', got {raw['side']!r}")
 
 
 def build_transform(
@@ -265,19 +278,21 @@ def build_transform(
 ) -> HandTransform:
     """A HandTransform from a DATA_PRESET node.
 
-    Reads IMAGE_SIZE (W, H), CENTER_IDX, BBOX_EXPAND_RATIO, IMAGE_NORM and TRANSFORM (defaults: the
-    OakInk values); ``aug_param`` is a dataset's AUG_PARAM node (OakInk-HMR names), None for the
+    Reads IMAGE_SIZE (W, H), CENTER_IDX, UVD_DEPTH_RANGE (through ``UVDCodec.from_preset``, as the
+    models do), BBOX_EXPAND_RATIO, IMAGE_NORM and TRANSFORM (defaults: the OakInk values); ``aug_param`` is a dataset's AUG_PARAM node (OakInk-HMR names), None for the
     recipe's defaults.
     """
     preset = data_preset or {}
     recipe = str(preset.get("TRANSFORM", "oakink")).lower()
     if recipe not in RECIPES:
-        raise ValueError(f"DATA_PRESET.TRANSFORM: expected one of {RECIPES}, got {recipe!r}")
+        raise ConfigError(f"DATA_PRESET.TRANSFORM: expected one of {RECIPES}, got {recipe!r}")
     defaults = DEFAULT_AUG[recipe]
     norm_default = "minus_half" if recipe == "oakink" else "unit"
+    codec = UVDCodec.from_preset({"IMAGE_SIZE": DEFAULT_IMAGE_SIZE[recipe], **preset})
     return HandTransform(
-        image_size=tuple(preset.get("IMAGE_SIZE", DEFAULT_IMAGE_SIZE[recipe])),
-        center_idx=int(preset.get("CENTER_IDX", 9)),
+        image_size=codec.image_size,
+        center_idx=codec.center_idx,
+        depth_range=codec.depth_range,
         bbox_expand_ratio=float(
             preset.get("BBOX_EXPAND_RATIO", 1.7 if recipe == "oakink" else 1.5)
         ),

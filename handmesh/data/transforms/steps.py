@@ -9,6 +9,7 @@ import numpy as np
 import roma
 import torch
 
+from handmesh.errors import ArgumentError
 from handmesh.geometry.crop import affine_to_2x3
 
 __all__ = [
@@ -19,7 +20,6 @@ __all__ = [
     "project",
     "rotate_mano_root",
     "rotate_points",
-    "uvd_targets",
     "warp_crop",
 ]
 
@@ -55,7 +55,7 @@ def warp_crop(image: np.ndarray, affine: np.ndarray, out_size: Sequence[int]) ->
 def normalise_image(image: np.ndarray, norm: str) -> torch.Tensor:
     """(H, W, 3) RGB in [0, 255] -> (3, H, W) float32 tensor normalised by ``norm``."""
     if norm not in IMAGE_NORMS:
-        raise ValueError(f"DATA_PRESET.IMAGE_NORM: expected one of {IMAGE_NORMS}, got {norm!r}")
+        raise ArgumentError(f"image_norm: expected one of {IMAGE_NORMS}, got {norm!r}")
     chw = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))
     chw = chw / 255.0
     return chw - 0.5 if norm == "minus_half" else chw
@@ -88,24 +88,6 @@ def crop_visibility(
     if vis.sum() < count * MIN_VISIBLE_SHARE:
         return np.zeros(count, dtype=np.float32)
     return vis
-
-
-def uvd_targets(
-    crop_points: np.ndarray,
-    depth: np.ndarray,
-    root_depth: float,
-    out_size: Sequence[int],
-    depth_range: float = 0.4,
-) -> np.ndarray:
-    """(N, 3) float32 normalised uvd: ``u = x / W``, ``v = y / H`` (crop pixels), ``d = 0.5 +
-    (z - z_root) / depth_range`` (metres; OakInk-HMR's 0.4 m range).
-
-    Args:
-        crop_points: (N, 2) crop pixels; depth: (N,) camera z in metres; root_depth: metres.
-    """
-    uv = crop_points / np.asarray(out_size[:2], dtype=np.float64)
-    d = 0.5 + (np.asarray(depth, dtype=np.float64) - root_depth) / depth_range
-    return np.concatenate([uv, d[:, None]], axis=1).astype(np.float32)
 
 
 def rotate_points(points: np.ndarray, rot_mat: np.ndarray) -> np.ndarray:
