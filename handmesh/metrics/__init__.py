@@ -1,7 +1,7 @@
 """Hand pose / mesh metrics and the distributed-exact ``Evaluator``.
 
 Importing this package registers the metrics ``mpjpe``, ``pa_mpjpe``, ``pck_auc``, ``mpvpe``,
-``pa_mpvpe``, ``f_score``, ``pa_mpjpe_umeyama`` and ``pa_mpvpe_umeyama`` in
+``pa_mpvpe``, ``f_score``, ``pa_mpjpe_umeyama``, ``pa_mpvpe_umeyama`` and ``server_side`` in
 ``handmesh.registry.METRICS``.
 """
 
@@ -22,6 +22,7 @@ from handmesh.metrics.functional import (
 from handmesh.metrics.hand_metrics import MPJPE, MPVPE, PAMPJPE, PAMPVPE, PCKAUC, FScore
 from handmesh.metrics.metric import Metric
 from handmesh.metrics.protocol import EvalProtocol, Exporter
+from handmesh.metrics.server_side import ServerSide
 from handmesh.metrics.umeyama import PAMPJPEUmeyama, PAMPVPEUmeyama
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "Exporter",
     "FScore",
     "Metric",
+    "ServerSide",
     "f_score",
     "f_scores",
     "mean_point_error",

@@ -17,8 +17,9 @@ import torch
 
 from handmesh.data.datasets.dexycb import DexYCB
 from handmesh.data.transforms import build_transform
-from handmesh.errors import ArgumentError, DataError, DataNotFoundError
+from handmesh.errors import ArgumentError, ConfigKeyError, DataError, DataNotFoundError
 from handmesh.mano import ManoLayer
+from handmesh.registry import DATASETS, build
 
 W, H = 160, 120
 CROP = 64
@@ -204,11 +205,26 @@ def test_left_hands_are_mirrored_to_right(tree) -> None:
     np.testing.assert_allclose(mirrored, pose * [1, -1, -1], atol=1e-5)  # y and z negated
 
 
+PRESET = {
+    "TRANSFORM": "handoccnet",
+    "CENTER_IDX": 0,
+    "IMAGE_SIZE": [CROP, CROP],
+    "IMAGE_NORM": "unit",
+    "MANO_ROOT": "/nonexistent",
+    "ALLOW_SYNTHETIC_MANO": True,
+}
+
+
 def test_ground_truth_mesh_sits_on_the_annotated_wrist(tree) -> None:
     root, _, anns = tree
-    test = DexYCB(
-        root, "test", transform=_transform(), mano_root=root / "no_mano", allow_synthetic_mano=True
-    )
+    node = {"TYPE": "DexYCB", "DATA_ROOT": str(root), "DATA_SPLIT": "test"}  # meshes by default
+    test = build(node, DATASETS, where="DATASET.TEST", data_preset=PRESET)
+    assert test.eval_protocol().metrics == [
+        "mpjpe", "pa_mpjpe_umeyama", "mpvpe", "pa_mpvpe_umeyama", "f_score",
+    ]  # fmt: skip
+    no_mesh = build({**node, "WITH_MESH": False}, DATASETS, data_preset=PRESET)
+    assert "verts_3d" not in no_mesh.get_raw(0)
+    assert no_mesh.eval_protocol().metrics == ["mpjpe", "pa_mpjpe_umeyama"]
     for i in (0, 1):
         raw = test.get_raw(i)
         side = anns[i]["hand_type"]
@@ -240,6 +256,8 @@ def test_errors_name_the_file_and_key(tmp_path: Path) -> None:
         DexYCB(tmp_path, "test")
     with pytest.raises(ArgumentError, match="data_split"):
         DexYCB(tmp_path, "val")
+    with pytest.raises(ConfigKeyError, match="DATASET.TRAIN.DATA_ROT"):
+        build({"TYPE": "DexYCB", "DATA_ROT": "x"}, DATASETS, where="DATASET.TRAIN", data_preset={})
     path = tmp_path / "DEX_YCB" / "data" / "annotations" / "DEX_YCB_s0_train_data.json"
     data = json.loads(path.read_text())
     data["annotations"][1]["joints_img"] = [[0.0, 0.0]] * 20

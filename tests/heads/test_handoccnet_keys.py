@@ -1,4 +1,4 @@
-"""The HandOccNet module tree holds exactly the 904 entries of an official snapshot's ``network``.
+"""The HandOccNet model holds exactly the 904 entries of an official snapshot's ``network``.
 
 The expected list is data from the reference study (§1.7, measured on the original at HEAD):
 ``module.`` (DataParallel) + backbone / FIT / SET / regressor (with the MANO buffers) /
@@ -11,10 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from handmesh.backbones.fpn import FPN
-from handmesh.heads.handoccnet import FeatureTransformer, Regressor
-from handmesh.heads.handoccnet.fitting import ScaleTranslationLoss
-from handmesh.mano import ManoLayer
+from handmesh.config import config_from_dict
+from handmesh.engine import build_model
 from tests.backbones.test_fpn import handoccnet_backbone_keys
 
 BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
@@ -121,25 +119,22 @@ def official_snapshot_keys() -> Keys:
     return {f"module.{k}": v for k, v in keys.items()}
 
 
-class _Tree(nn.Module):
-    """The parts under the original's names, until the registered model class exists."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.backbone = FPN()
-        self.FIT = FeatureTransformer(injection=True)
-        self.SET = FeatureTransformer(injection=False)
-        layer = ManoLayer(
-            flat_hand_mean=False, use_pca=False, side="right", return_transforms=True,
-            mano_root="/nonexistent", allow_synthetic=True,
-        )  # fmt: skip
-        self.regressor = Regressor(layer)
-        self.fitting_loss = ScaleTranslationLoss()
+PRESET = {
+    "IMAGE_SIZE": [256, 256],
+    "CENTER_IDX": 0,
+    "MANO_ROOT": "/nonexistent",
+    "ALLOW_SYNTHETIC_MANO": True,
+}
+CFG = {
+    "DATA_PRESET": PRESET,
+    "MODEL": {"TYPE": "HandOccNet", "BACKBONE": {"TYPE": "FPN", "PRETRAINED": False}},
+}
 
 
 @pytest.fixture(scope="module")
 def wrapped() -> nn.Module:
-    return nn.DataParallel(_Tree())  # DataParallel on CPU only wraps: keys get "module."
+    model = build_model(config_from_dict(CFG))
+    return nn.DataParallel(model)  # DataParallel on CPU only wraps: keys get "module."
 
 
 def test_module_tree_has_the_official_keys_in_order(wrapped: nn.Module) -> None:

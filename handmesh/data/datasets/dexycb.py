@@ -14,16 +14,24 @@ own MANO layer, ``flat_hand_mean=False``; ``shape`` 10}.
 Samples follow the annotation order of the file. Crop boxes come from the annotated 2D joints
 (``handoccnet_common``); a train sample whose box is empty (hand outside the image) is dropped, a
 test sample falls back to the whole image. Left hands are mirrored to right hands by the
-transform (DESIGN §2). With ``mano_root`` the raw samples also carry the ground-truth mesh
-(``verts_3d``): the hand's own MANO layer (left or right, ``flat_hand_mean=False``) posed with
-``mano_param`` and moved so that its wrist is the annotated wrist; it gives the mesh metrics that
-the original lacks (MPVPE, F-scores).
+transform (DESIGN §2). Given the MANO models (``WITH_MESH``), the raw samples also carry the
+ground-truth mesh (``verts_3d``): the hand's own MANO layer (left or right, ``flat_hand_mean=False``,
+MANO_LEFT.pkl's shapedirs as they are, as DexYCB's fits) posed with ``mano_param`` and moved so
+that its wrist is the annotated wrist; it gives the mesh metrics that the original lacks (MPVPE,
+F-scores).
+
+Config (``DATASET.TRAIN`` / ``DATASET.TEST``): ``TYPE: DexYCB``, ``DATA_ROOT`` (the folder holding
+``DEX_YCB/``), ``DATA_SPLIT`` (``train`` / ``test``), ``AUG``, ``AUG_PARAM``, ``SEED``,
+``WITH_MESH`` (default: true for the test split; needs MANO_RIGHT.pkl and MANO_LEFT.pkl at
+DATA_PRESET.MANO_ROOT). Evaluation protocol: MPJPE, HandOccNet's Umeyama PA-MPJPE and, with
+meshes, MPVPE, PA-MPVPE (Umeyama) and F@5 / F@15 mm.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -40,8 +48,12 @@ from handmesh.data.datasets.handoccnet_common import (
     read_rgb,
     stack_fields,
 )
+from handmesh.data.datasets.predictions import PredictionExporter
 from handmesh.data.transforms import HandTransform
 from handmesh.errors import ArgumentError, DataError
+from handmesh.mano.loader import ManoModelData, load_mano_from_preset
+from handmesh.metrics.protocol import EvalProtocol
+from handmesh.registry import DATASETS
 
 __all__ = ["DexYCB"]
 
@@ -59,6 +71,7 @@ FIELD_SHAPES = {
 HAND_TYPES = ("right", "left")
 
 
+@DATASETS.register()
 class DexYCB(HandDataset):
     """DexYCB s0 as HandOccNet reads it.
 
@@ -68,9 +81,8 @@ class DexYCB(HandDataset):
         transform: the crop/augment transform (HandOccNet preset: ``DATA_PRESET.TRANSFORM:
             handoccnet``, ``CENTER_IDX: 0``).
         seed: augmentation seed.
-        mano_root: MANO folder for ground-truth meshes (None: no ``verts_3d``).
-        allow_synthetic_mano: use the built-in synthetic hand when ``mano_root`` has no MANO
-            files (tests, the embedded default).
+        mano_models: ``{"right": ManoModelData, "left": ...}`` for ground-truth meshes (None: no
+            ``verts_3d``); read in ``from_config`` (``load_mano_from_preset``).
         bbox_expand_ratio: ``get_bbox`` expansion of the joint boxes (1.5).
     """
 
@@ -82,8 +94,7 @@ class DexYCB(HandDataset):
         data_split: str = "train",
         transform: HandTransform | None = None,
         seed: int = 0,
-        mano_root: str | os.PathLike[str] | None = None,
-        allow_synthetic_mano: bool = False,
+        mano_models: Mapping[str, ManoModelData] | None = None,
         bbox_expand_ratio: float = JOINT_BOX_EXPANSION,
     ) -> None:
         super().__init__(transform, seed)
@@ -94,8 +105,12 @@ class DexYCB(HandDataset):
         self.annotation_path = os.path.join(
             self.root, "annotations", f"DEX_YCB_s0_{data_split}_data.json"
         )
-        self.mano_root = None if mano_root is None else os.fspath(mano_root)
-        self.allow_synthetic_mano = bool(allow_synthetic_mano)
+        if mano_models is not None and set(mano_models) != set(HAND_TYPES):
+            raise ArgumentError(
+                f"DexYCB: mano_models must hold the 'right' and 'left' models, got "
+                f"{sorted(mano_models)}"
+            )
+        self.mano_models = None if mano_models is None else dict(mano_models)
         self._mano: dict[str, Any] = {}  # side -> MANO layer, built lazily in each process
         self._load(float(bbox_expand_ratio))
 
@@ -103,7 +118,7 @@ class DexYCB(HandDataset):
         pairs = read_coco_json(self.annotation_path)
         name = os.path.basename(self.annotation_path)
         train = self.data_split == "train"
-        with_mano = train or self.mano_root is not None
+        with_mano = train or self.mano_models is not None
         fields: dict[str, list[Any]] = {
             key: [] for key in ("file_name", "size", "is_left", "image_id", "annotation_id")
         }
@@ -158,12 +173,8 @@ class DexYCB(HandDataset):
         if side not in self._mano:
             from handmesh.mano import MANO
 
-            self._mano[side] = MANO(
-                side=side,
-                model_path=self.mano_root,
-                flat_hand_mean=False,
-                allow_synthetic=self.allow_synthetic_mano,
-            )
+            assert self.mano_models is not None
+            self._mano[side] = MANO(side=side, flat_hand_mean=False, model=self.mano_models[side])
         layer = self._mano[side]
         with torch.no_grad():
             out = layer(
@@ -192,6 +203,45 @@ class DexYCB(HandDataset):
         if len(self.mano_pose):
             raw["mano_pose"] = self.mano_pose[idx].copy()
             raw["mano_shape"] = self.mano_shape[idx].copy()
-        if self.mano_root is not None:
+        if self.mano_models is not None:
             raw["verts_3d"] = self._gt_verts(idx, side)
         return raw
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_mano"] = {}  # each worker builds its own layers
+        return state
+
+    def eval_protocol(self) -> EvalProtocol:
+        """MPJPE and HandOccNet's Umeyama-aligned PA-MPJPE, plus the mesh metrics with meshes;
+        the exporter writes the predictions mirrored back to each hand's side."""
+        metrics = ["mpjpe", "pa_mpjpe_umeyama"]
+        if self.mano_models is not None:
+            metrics += ["mpvpe", "pa_mpvpe_umeyama", "f_score"]
+        return EvalProtocol(metrics=metrics, exporters=[PredictionExporter(self)])
+
+    CONFIG_KEYS = ("DATA_ROOT", "DATA_SPLIT", "AUG", "AUG_PARAM", "SEED", "WITH_MESH")
+    REQUIRED_KEYS = ("DATA_ROOT",)
+
+    @classmethod
+    def from_config(
+        cls, cfg: Mapping[str, Any], *, data_preset: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """From a ``DATASET.*`` node (keys in the module docstring) and DATA_PRESET."""
+        split = str(cfg.get("DATA_SPLIT", "train"))
+        with_mesh = bool(cfg.get("WITH_MESH", split == "test"))
+        mano_models = (
+            {side: load_mano_from_preset(data_preset, side) for side in HAND_TYPES}
+            if with_mesh
+            else None
+        )
+        transform = cls.transform_from_preset(
+            data_preset, split, aug=bool(cfg.get("AUG", False)), aug_param=cfg.get("AUG_PARAM")
+        )
+        return {
+            "data_root": str(cfg["DATA_ROOT"]),
+            "data_split": split,
+            "transform": transform,
+            "seed": int(cfg.get("SEED", 0)),
+            "mano_models": mano_models,
+        }

@@ -17,13 +17,21 @@ The JSONs are the authors' COCO-style files (``images``: ``id``, ``file_name``, 
   box is ``process_bbox(bbox, x1.5)``. There is no ground truth here: predictions go to the HO-3D
   CodaLab server as a submission (``handmesh.io.write_ho3d_submission``).
 
-Samples follow the annotation order of the file (the submission's order).
+Samples follow the annotation order of the file (the submission's order). Evaluation samples
+(no joints) are cropped here with the transform's settings from the annotated box (crop, root,
+crop intrinsics), since ``HandTransform`` needs 21 joints to build its box; predictions placed at
+the annotated root go to ``pred.zip`` through the dataset's exporter.
+
+Config (``DATASET.TRAIN`` / ``DATASET.TEST``): ``TYPE: HO3D``, ``DATA_ROOT`` (the folder holding
+``HO3D/``), ``DATA_SPLIT`` (``train`` / ``evaluation``), ``VERSION`` (``v2`` / ``v3``), ``AUG``,
+``AUG_PARAM``, ``SEED``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from handmesh.data.coco_json import coco_array, read_coco_json
@@ -37,10 +45,14 @@ from handmesh.data.datasets.handoccnet_common import (
     read_rgb,
     stack_fields,
 )
+from handmesh.data.datasets.predictions import HO3DSubmissionExporter
 from handmesh.data.transforms import HandTransform
+from handmesh.data.transforms.steps import normalise_image, warp_crop
 from handmesh.errors import ArgumentError, DataError
 from handmesh.geometry.camera import project_points
-from handmesh.geometry.crop import process_bbox
+from handmesh.geometry.crop import crop_affine, crop_intrinsics, process_bbox
+from handmesh.metrics.protocol import EvalProtocol
+from handmesh.registry import DATASETS
 
 __all__ = ["HO3D", "HO3D_VERSIONS"]
 
@@ -62,6 +74,7 @@ EVAL_BOX_EXPANSION = 1.5
 """``process_bbox`` expansion of the annotated evaluation boxes."""
 
 
+@DATASETS.register()
 class HO3D(HandDataset):
     """HO-3D (v2, or v3 in the same format) as HandOccNet reads it.
 
@@ -178,3 +191,60 @@ class HO3D(HandDataset):
             raw["mano_pose"] = self.mano_pose[idx].copy()
             raw["mano_shape"] = self.mano_shape[idx].copy()
         return raw
+
+    def __getitem__(self, idx: int) -> dict[str, Any]:
+        if self.has_ground_truth:
+            return super().__getitem__(idx)
+        idx = self._check_index(int(idx))
+        return self.evaluation_sample(self.get_raw(idx), idx)
+
+    def evaluation_sample(self, raw: Mapping[str, Any], idx: int) -> dict[str, Any]:
+        """An evaluation sample: the annotated box cropped with the transform's crop size and
+        normalisation (no augmentation), ``target_root_joint`` (the annotated wrist, metres),
+        ``target_cam_intr`` of the crop, the affine and the box."""
+        box = raw["bbox_xywh"]
+        center = np.array([box[0] + box[2] / 2.0, box[1] + box[3] / 2.0], dtype=np.float32)
+        scale = float(box[2])  # process_bbox made it square
+        size = self.transform.image_size
+        affine = crop_affine(center, scale, size)
+        crop = warp_crop(raw["image"], affine, size)
+        return {
+            "image": normalise_image(crop, self.transform.image_norm),
+            "target_root_joint": torch.from_numpy(raw["root_joint"]),
+            "target_cam_intr": torch.from_numpy(
+                crop_intrinsics(raw["cam_intr"], center, scale, size)
+            ),
+            "target_bbox_center": torch.from_numpy(center),
+            "target_bbox_scale": torch.tensor(scale, dtype=torch.float32),
+            "affine": torch.from_numpy(affine),
+            "side": raw["side"],
+            "image_path": raw["image_path"],
+            "sample_idx": idx,
+        }
+
+    def eval_protocol(self) -> EvalProtocol:
+        """Evaluation split: no local metric (the numbers come from the HO-3D server), the
+        CodaLab submission zip. Train split: the model's defaults."""
+        if self.has_ground_truth:
+            return EvalProtocol()
+        return EvalProtocol(metrics=["server_side"], exporters=[HO3DSubmissionExporter(self)])
+
+    CONFIG_KEYS = ("DATA_ROOT", "DATA_SPLIT", "VERSION", "AUG", "AUG_PARAM", "SEED")
+    REQUIRED_KEYS = ("DATA_ROOT",)
+
+    @classmethod
+    def from_config(
+        cls, cfg: Mapping[str, Any], *, data_preset: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """From a ``DATASET.*`` node (keys in the module docstring) and DATA_PRESET."""
+        split = str(cfg.get("DATA_SPLIT", "train"))
+        transform = cls.transform_from_preset(
+            data_preset, split, aug=bool(cfg.get("AUG", False)), aug_param=cfg.get("AUG_PARAM")
+        )
+        return {
+            "data_root": str(cfg["DATA_ROOT"]),
+            "data_split": split,
+            "transform": transform,
+            "seed": int(cfg.get("SEED", 0)),
+            "version": str(cfg.get("VERSION", "v2")),
+        }
