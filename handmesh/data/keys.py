@@ -55,4 +55,12 @@ PRED_KEYS: dict[str, str] = {
     "verts_3d": "(B, 778, 3) camera metres (mesh models)",
     "joints_2d": "(B, 21, 2) crop pixels",
     "uvd": "(B, 21, 3) normalised uvd (2.5D models)",
+    "joints_2d_norm": "(B, 21, 2) 2D joints in [0, 1] of the crop (HandOccNet's unit)",
+    "heatmaps": "(B, 21, h, w) HandOccNet's spatial-softmax heatmaps (h, w = crop / 8)",
+    "mano_pose": "(B, 48) predicted MANO axis-angle, flat_hand_mean=False offsets (right hand)",
+    "mano_shape": "(B, 10) predicted MANO betas",
+    "mano_rotmat": "(B, 16, 3, 3) predicted MANO joint rotations (HandOccNet: from 6D)",
+    "mano_joints_3d": "(B, 21, 3) metres, the uncentred MANO frame (no camera translation)",
+    "mano_verts_3d": "(B, 778, 3) metres, the uncentred MANO frame",
+    "mano_transforms": "(B, 16, 4, 4) MANO global joint transforms, MANO frame, metres",
 }

@@ -26,14 +26,20 @@ DEFAULT_CFG = "config/synthetic/train_handoccnet.yml"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m handmesh.demo", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m handmesh.demo", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--cfg", default=DEFAULT_CFG, help="config file (YAML) or experiment dir")
-    parser.add_argument("--checkpoint", required=True, help="model checkpoint (any published layout)")
+    parser.add_argument(
+        "--checkpoint", required=True, help="model checkpoint (any published layout)"
+    )
     parser.add_argument("--image", help="input image; absent: a rendered synthetic test image")
     parser.add_argument("--bbox", help="hand box x,y,w,h in image pixels")
     parser.add_argument("--keypoints", help="JSON of 2D hand keypoints (instead of --bbox)")
     parser.add_argument("--left", action="store_true", help="the hand is a left hand")
-    parser.add_argument("--fit-translation", action="store_true", help="write the camera translation")
+    parser.add_argument(
+        "--fit-translation", action="store_true", help="write the camera translation"
+    )
     parser.add_argument("--depth", type=float, default=0.5, help="initial hand depth, metres")
     parser.add_argument("--focal", type=float, default=None, help="focal length, pixels (500)")
     parser.add_argument("--sample", type=int, default=0, help="synthetic test sample (no --image)")

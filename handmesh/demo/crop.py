@@ -30,7 +30,7 @@ class DemoCrop(NamedTuple):
     bbox_xywh: np.ndarray
 
 
-def demo_box(bbox_xywh: Sequence[float], image_size: tuple[int, int]) -> np.ndarray:
+def demo_box(bbox_xywh: Sequence[float] | np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
     """A hand-given box made square and expanded x1.25 (``process_bbox``), as HandOccNet's demo."""
     box = process_bbox(bbox_xywh, image_size, expansion=DEMO_BOX_EXPANSION)
     if box is None:

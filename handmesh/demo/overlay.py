@@ -13,7 +13,9 @@ from handmesh.render import render_mesh
 __all__ = ["draw_box", "render_overlay"]
 
 
-def draw_box(image: np.ndarray, bbox_xywh: Sequence[float], thickness: int = 3) -> np.ndarray:
+def draw_box(
+    image: np.ndarray, bbox_xywh: Sequence[float] | np.ndarray, thickness: int = 3
+) -> np.ndarray:
     """A copy of an (H, W, 3) uint8 RGB image with the box drawn in red (as HandOccNet's demo)."""
     x, y, w, h = (int(v) for v in bbox_xywh)
     canvas = np.ascontiguousarray(image, dtype=np.uint8).copy()

@@ -63,8 +63,8 @@ class HandOccNet(HandModel):
     def __init__(
         self,
         backbone: nn.Module,
-        FIT: FeatureTransformer,  # noqa: N803  (the original's attribute names)
-        SET: FeatureTransformer,  # noqa: N803
+        FIT: FeatureTransformer,  # the original's attribute names
+        SET: FeatureTransformer,
         regressor: Regressor,
         losses: Sequence[nn.Module] | None = None,
         root_idx: int = 0,
@@ -176,8 +176,9 @@ class HandOccNet(HandModel):
         }
 
 
-_FITTING_BUFFERS = ("fitting_loss.data_weight", "fitting_loss.init_joints_idxs")
-_FITTING_BUFFERS += ("fitting_loss.depth_loss_weight",)
+_FITTING_BUFFERS: tuple[str, ...] = tuple(
+    f"fitting_loss.{name}" for name in ("data_weight", "init_joints_idxs", "depth_loss_weight")
+)
 
 
 @state_dict_adapter(HandOccNet)

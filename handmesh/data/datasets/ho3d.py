@@ -34,6 +34,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+import torch
+
 from handmesh.data.coco_json import coco_array, read_coco_json
 from handmesh.data.datasets.base import HandDataset
 from handmesh.data.datasets.handoccnet_common import (

@@ -81,7 +81,7 @@ class PredictionExporter(_CameraPredictions):
 
         def write(tmp: str) -> None:
             with open(tmp, "wb") as f:
-                np.savez_compressed(f, **arrays)
+                np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
 
         atomic_write(path, write)
         return {self.name: str(path)}
