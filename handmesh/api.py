@@ -9,6 +9,7 @@ torch.Size([B, 21, 3])
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +18,20 @@ from torch import nn
 
 from handmesh.engine.build import build_model
 from handmesh.engine.experiment import DUMP_CFG, ExperimentDir
-from handmesh.errors import ExperimentError, HandmeshError
+from handmesh.errors import ArgumentError, ExperimentError, HandmeshError
 
 
 def _resolve_config(cfg_or_path: Any) -> tuple[Any, Path | None]:
     """(config, experiment dir or None) from a CfgNode, a config file or an experiment dir."""
     from handmesh.config import load_config
 
-    if not isinstance(cfg_or_path, (str, os.PathLike)):
+    if isinstance(cfg_or_path, Mapping):
         return cfg_or_path, None
+    if not isinstance(cfg_or_path, (str, os.PathLike)):
+        raise ArgumentError(
+            "load_model: cfg_or_path must be a config (handmesh.config.load_config), a YAML "
+            f"file or an experiment directory, got {type(cfg_or_path).__name__} {cfg_or_path!r}"
+        )
     path = Path(cfg_or_path)
     if path.is_dir():
         if not (path / DUMP_CFG).is_file():

@@ -19,7 +19,9 @@ is wrong and what was expected. This module imports nothing from handmesh, so ev
     ├── DataError                         a dataset, annotation or model file is malformed
     │   └── DataNotFoundError (FileNotFoundError) ... or missing
     ├── LaunchError                       inconsistent process / device / batch settings
-    └── ExperimentError                   an experiment directory is missing or incomplete
+    ├── ExperimentError                   an experiment directory is missing or incomplete
+    └── DivergenceError                   training diverged (non-finite loss or weights); the
+                                          last good checkpoint is kept
 
 The secondary bases keep Python conventions: code that catches ``ValueError``, ``TypeError``,
 ``KeyError`` or ``FileNotFoundError`` still catches the matching handmesh errors.
@@ -36,6 +38,7 @@ __all__ = [
     "ConfigFileNotFoundError",
     "ConfigKeyError",
     "DataError",
+    "DivergenceError",
     "DataNotFoundError",
     "ExperimentError",
     "HandmeshError",
@@ -105,3 +108,8 @@ class LaunchError(HandmeshError):
 
 class ExperimentError(HandmeshError):
     """An experiment directory is missing or incomplete (e.g. for --resume)."""
+
+
+class DivergenceError(HandmeshError):
+    """Training diverged (a non-finite loss or weights); names the epoch and step, and the last
+    good checkpoint, which is never overwritten by non-finite weights."""

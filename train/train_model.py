@@ -10,21 +10,34 @@ import argparse
 import sys
 
 from handmesh.config import add_opts_argument
-from handmesh.engine.cli import add_launch_arguments, launch_settings, run_cli
+from handmesh.engine.cli import (
+    ArgumentParser,
+    add_launch_arguments,
+    launch_settings,
+    non_negative_int,
+    positive_int,
+    run_cli,
+)
 from handmesh.engine.runner import run_training, train_config
 from handmesh.engine.trainer import TrainOptions
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cfg", default=None, help="config file (YAML)")
     parser.add_argument("--exp_id", default="default", help="experiment name prefix")
     parser.add_argument("--exp_root", default="exp", help="where experiment directories go")
     parser.add_argument("--resume", default=None, help="experiment directory to continue")
     parser.add_argument("--reload", default=None, help="checkpoint to initialise the model from")
-    parser.add_argument("--workers", type=int, default=8, help="DataLoader workers in total")
-    parser.add_argument("--batch_size", type=int, default=None, help="total batch (all processes)")
-    parser.add_argument("--val_batch_size", type=int, default=None, help="per-process val batch")
+    parser.add_argument(
+        "--workers", type=non_negative_int, default=8, help="DataLoader workers in total"
+    )
+    parser.add_argument(
+        "--batch_size", type=positive_int, default=None, help="total batch (all processes)"
+    )
+    parser.add_argument(
+        "--val_batch_size", type=positive_int, default=None, help="per-process val batch"
+    )
     parser.add_argument("--snapshot", type=int, default=10, help="keep checkpoint_N every N epochs")
     parser.add_argument(
         "--eval_interval", type=int, default=5, help="validate every N epochs (-1: never)"

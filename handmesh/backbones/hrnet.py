@@ -30,6 +30,7 @@ from handmesh.backbones.frozen_bn import init_conv_bn_
 from handmesh.backbones.pretrained import PretrainedSpec, WeightsFile
 from handmesh.backbones.resnet import BasicBlock, Bottleneck
 from handmesh.checkpoint.adapters import drop_prefixes, state_dict_adapter
+from handmesh.config.values import cfg_bool, cfg_int
 from handmesh.errors import ArgumentError
 from handmesh.registry import BACKBONES
 
@@ -241,15 +242,15 @@ class HRNet(Backbone):
         if kind == "HRNet":
             if "WIDTH" not in cfg:
                 raise ArgumentError(f"TYPE HRNet needs WIDTH (one of {HRNET_WIDTHS}).")
-            width = int(cfg["WIDTH"])
+            width = cfg_int(cfg, "WIDTH", 0)
         else:
             width = int(str(kind).removeprefix("hrnet_w"))
-            if "WIDTH" in cfg and int(cfg["WIDTH"]) != width:
+            if "WIDTH" in cfg and cfg_int(cfg, "WIDTH", 0) != width:
                 raise ArgumentError(f"WIDTH {cfg['WIDTH']} contradicts TYPE {kind!r}.")
         return {
             "width": width,
-            "with_fused": bool(cfg.get("WITH_FUSED", False)),
-            "with_classifier": bool(cfg.get("WITH_CLASSIFIER", False)),
+            "with_fused": cfg_bool(cfg, "WITH_FUSED", False),
+            "with_classifier": cfg_bool(cfg, "WITH_CLASSIFIER", False),
             "pretrained": cfg.get("PRETRAINED", None),
         }
 

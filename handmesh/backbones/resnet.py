@@ -29,6 +29,7 @@ from handmesh.backbones.base import Backbone, ShapeSpec
 from handmesh.backbones.frozen_bn import FrozenBatchNorm2d, init_conv_bn_
 from handmesh.backbones.pretrained import PretrainedSpec, WeightsFile
 from handmesh.checkpoint.adapters import drop_prefixes, state_dict_adapter
+from handmesh.config.values import cfg_bool, cfg_int, cfg_str
 from handmesh.errors import ArgumentError
 from handmesh.registry import BACKBONES
 
@@ -245,16 +246,16 @@ class ResNet(Backbone):
         if kind == "ResNet":
             if "DEPTH" not in cfg:
                 raise ArgumentError("TYPE ResNet needs DEPTH (18, 34, 50, 101 or 152).")
-            depth = int(cfg["DEPTH"])
+            depth = cfg_int(cfg, "DEPTH", 0)
         else:
             depth = int(str(kind).removeprefix("resnet"))
-            if "DEPTH" in cfg and int(cfg["DEPTH"]) != depth:
+            if "DEPTH" in cfg and cfg_int(cfg, "DEPTH", 0) != depth:
                 raise ArgumentError(f"DEPTH {cfg['DEPTH']} contradicts TYPE {kind!r}.")
-        frozen_bn = "oakink" if cfg.get("FREEZE_BATCHNORM", False) else "none"
+        frozen_bn = "oakink" if cfg_bool(cfg, "FREEZE_BATCHNORM", False) else "none"
         return {
             "depth": depth,
-            "frozen_bn": str(cfg.get("FROZEN_BN", frozen_bn)).lower(),
-            "with_fc": not cfg.get("INTERM_FEAT", True),
+            "frozen_bn": cfg_str(cfg, "FROZEN_BN", frozen_bn).lower(),
+            "with_fc": not cfg_bool(cfg, "INTERM_FEAT", True),
             "pretrained": cfg.get("PRETRAINED", None),
         }
 

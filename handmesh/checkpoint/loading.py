@@ -95,6 +95,20 @@ def _mismatch_message(
     return "; ".join(parts) + hint + "."
 
 
+def _check_finite(entries: Mapping[str, torch.Tensor], source: str) -> None:
+    """Refuse weights holding NaN or infinity (e.g. saved from a diverged run)."""
+    bad = [
+        key
+        for key, value in entries.items()
+        if value.is_floating_point() and not bool(torch.isfinite(value).all())
+    ]
+    if bad:
+        raise CheckpointError(
+            f"{source} holds non-finite values (NaN or inf) in {_key_list(bad)}: it was saved "
+            "from a diverged run and is refused."
+        )
+
+
 def load_state_dict(
     model: nn.Module,
     state_dict: Mapping[str, torch.Tensor],
@@ -122,6 +136,7 @@ def load_state_dict(
         raise CheckpointError(
             _mismatch_message(model_type, source, refused_missing, refused_unexpected, shapes)
         )
+    _check_finite(entries, source)
     target.load_state_dict(entries, strict=False)
     if missing or unexpected:
         logger.warning(

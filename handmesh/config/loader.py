@@ -51,22 +51,26 @@ def config_from_dict(
     errors."""
     cfg = get_default_config()
     merge_mapping(cfg, data, "", source)
+    validate_config(cfg, source)  # the file alone first: an error here is the file's
     if opts:
-        merge_overrides(cfg, opts, f"--opts (overrides for {source})")
-    validate_config(cfg, source)
+        overrides = f"--opts (overrides for {source})"
+        merge_overrides(cfg, opts, overrides)
+        validate_config(cfg, overrides)
     freeze_config(cfg)
     return cfg
 
 
-def dump_config(cfg: CfgNode, path: str | os.PathLike[str]) -> None:
+def dump_config(cfg: CfgNode, path: str | os.PathLike[str], header: str = "") -> None:
     """Write the full config as YAML to ``path`` atomically (temp file + rename).
 
-    Sections in the order DATA_PRESET, DATASET, TRAIN, MODEL, then any other; tuples are written as
-    lists (``load_config`` turns them back into tuples where the default is one). Missing parent
-    folders are created.
+    Sections in the order DATA_PRESET, DATASET, TRAIN, MODEL, TEST, then any other; tuples are
+    written as lists (``load_config`` turns them back into tuples where the default is one).
+    ``header`` lines are written first as YAML comments (e.g. which MANO file was used). Missing
+    parent folders are created.
     """
     text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False, allow_unicode=True)
-    atomic_write_text(path, text)
+    comments = "".join(f"# {line}\n" for line in header.splitlines())
+    atomic_write_text(path, comments + text)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

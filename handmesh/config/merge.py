@@ -93,6 +93,12 @@ def merge_mapping(node: CfgNode, data: Mapping[str, Any], prefix: str, source: s
             new_value = to_config_value(value, key_path, source)
             node[key] = coerce_value(new_value, node[key], key_path, source, node.is_new_allowed())
         elif node.is_new_allowed() and not (prefix == "" and _top_level_typo(key)):
+            if prefix == "" and not isinstance(value, Mapping):
+                raise ConfigError(
+                    f"{key} in {source} is a value at the top level, where only sections "
+                    f"(mappings of keys) belong: {', '.join(SECTION_ORDER)} or a new section."
+                    f"{_closest_section(key)}"
+                )
             node[key] = to_config_value(value, key_path, source)
         else:
             raise _unknown_key(prefix, key, node, source)
@@ -114,6 +120,8 @@ def merge_overrides(cfg: CfgNode, opts: Sequence[Any], source: str) -> None:
         if not isinstance(key_path, str) or not key_path:
             raise ConfigError(f"{source}: override key {key_path!r} must be a dotted key path.")
         *parents, leaf = key_path.split(".")
+        if not parents and leaf not in cfg:  # an override names a key; it adds no section
+            raise _unknown_key("", leaf, cfg, source)
         node, prefix = cfg, ""
         for part in parents:
             if part not in node:
@@ -188,6 +196,11 @@ def _check_key_is_str(key: Any, parent_path: str, source: str) -> None:
     if not isinstance(key, str):
         where = f"under {parent_path}" if parent_path else "at the top level"
         raise ConfigError(f"Config key {key!r} {where} in {source} must be a string.")
+
+
+def _closest_section(key: str) -> str:
+    guess = closest(key.split("_")[0], SECTION_ORDER)
+    return f" Did you mean {guess}.{key[len(guess) + 1 :]}?" if guess and "_" in key else ""
 
 
 def _top_level_typo(key: str) -> bool:

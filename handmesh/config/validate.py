@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from handmesh.registry import closest
 __all__ = ["canonical_choice", "validate_config"]
 
 _NUM_JOINTS = 21
+MAX_SEED = 2**32 - 1 - 65536  # room for MANUAL_SEED + rank (+ epoch on re-seeding)
 
 
 def canonical_choice(
@@ -53,6 +55,7 @@ def validate_config(cfg: CfgNode, source: str = "the config") -> None:
     """
     merge_mapping(get_default_config(), config_to_dict(cfg), "", source)
     preset, train = cfg.DATA_PRESET, cfg.TRAIN
+    _check_finite(cfg, ("DATA_PRESET", "TRAIN"), source)
 
     canonical_choice(preset.IMAGE_NORM, IMAGE_NORMS, "DATA_PRESET.IMAGE_NORM", source)
     canonical_choice(preset.TRANSFORM, TRANSFORMS, "DATA_PRESET.TRANSFORM", source)
@@ -85,6 +88,11 @@ def validate_config(cfg: CfgNode, source: str = "the config") -> None:
         if value < low or (value == low and not inclusive):
             bound = f"at least {low}" if inclusive else f"greater than {low}"
             raise ConfigError(f"{key_path} in {source} must be {bound}, got {value}.")
+    if train.MANUAL_SEED > MAX_SEED:
+        raise ConfigError(
+            f"TRAIN.MANUAL_SEED in {source} must be at most {MAX_SEED} (each process seeds numpy "
+            f"with MANUAL_SEED + rank, below 2**32), got {train.MANUAL_SEED}."
+        )
     if any(step < 0 for step in train.LR_DECAY_STEP):
         raise ConfigError(
             f"TRAIN.LR_DECAY_STEP in {source} must list epochs (integers >= 0), "
@@ -101,3 +109,20 @@ def _check_sizes(
             f"{key_path} in {source} must be a list of {wanted} positive integers, "
             f"got {list(value)}."
         )
+
+
+def _check_finite(cfg: CfgNode, sections: Sequence[str], source: str) -> None:
+    """Every float in the closed sections must be finite (``TRAIN.LR nan`` is an error)."""
+
+    def visit(value: Any, path: str) -> None:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{path} in {source} must be a finite number, got {value}.")
+        if isinstance(value, CfgNode):
+            for key, item in value.items():
+                visit(item, f"{path}.{key}")
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                visit(item, f"{path}[{i}]")
+
+    for section in sections:
+        visit(cfg[section], section)

@@ -46,6 +46,7 @@ SAMPLE_KEYS: dict[str, str] = {
     "mano_pose": "(48,) axis-angle with the augmentation rotation applied to the root",
     "mano_shape": "(10,) betas",
     "side": "'right' or 'left' (left crops are mirrored to right before the model sees them)",
+    "hand_faces": "(1538, 3) int64 MANO faces (OakInk WITH_HAND_FACES); collated to (B, 1538, 3)",
     "image_path": "str",
     "sample_idx": "int, the dataset index: the evaluator uses it to count every sample exactly once",
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 from handmesh.engine.launch import LaunchSettings, parse_gpu_ids
 from handmesh.errors import HandmeshError
@@ -25,7 +26,7 @@ def add_launch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument(
         "--nproc",
-        type=int,
+        type=positive_int,
         default=1,
         help="processes without --gpu_id (CPU: gloo; CUDA: GPUs 0..N-1)",
     )
@@ -38,6 +39,35 @@ def add_launch_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="process group backend (default: nccl on CUDA, gloo on CPU)",
     )
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with a one-line ``error: ...`` (exit 2) for bad flags, like every other CLI
+    error (``--help`` still shows the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {self.prog}: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(USAGE_ERROR)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (0 or a negative number is an error, not "the default")."""
+    return _bounded_int(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    return _bounded_int(text, 0)
+
+
+def _bounded_int(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+    return value
 
 
 def launch_settings(args: argparse.Namespace) -> LaunchSettings:

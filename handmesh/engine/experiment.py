@@ -10,12 +10,15 @@
       checkpoints/checkpoint_{N}/      snapshot after N epochs (same files)
 
 ``--resume`` continues in the same directory. Only rank 0 writes; every write is atomic.
+A new directory is created exclusively: two runs with the same ``exp_id`` started in the same
+second get ``{exp_id}_{stamp}`` and ``{exp_id}_{stamp}_1``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -28,6 +31,7 @@ from handmesh.io.atomic import (
     atomic_write_text,
     copy_dir_atomic,
     recover_dir,
+    remove_stale_temps,
 )
 
 TIMESTAMP_FORMAT = "%Y_%m%d_%H%M_%S"
@@ -42,6 +46,30 @@ LATEST = "checkpoint"
 def timestamp(now: float | None = None) -> str:
     """Local time as ``YYYY_MMDD_HHMM_SS`` (OakInk-HMR's format)."""
     return time.strftime(TIMESTAMP_FORMAT, time.localtime(now))
+
+
+_EPOCH_HEADER = re.compile(r"Epoch (\d+) evaluator msg:")
+_EPOCH_BLOCK = re.compile(r"(?=^Epoch \d+ evaluator msg:)", re.MULTILINE)
+
+
+def _entry_epoch(block: str) -> int:
+    match = _EPOCH_HEADER.match(block)
+    return int(match[1]) if match else -1
+
+
+def check_writable(exp_root: str | os.PathLike) -> None:
+    """Fail with an ExperimentError, before anything is built, when ``exp_root`` (or the folder it
+    would be created in) is not a writable directory."""
+    path = Path(exp_root).absolute()
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ExperimentError(f"--exp_root {exp_root}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ExperimentError(
+            f"--exp_root {exp_root}: cannot write in {existing} (permission denied)"
+        )
 
 
 def git_commit(cwd: str | os.PathLike | None = None) -> str | None:
@@ -68,11 +96,22 @@ class ExperimentDir:
     def create(
         cls, exp_root: str | os.PathLike, exp_id: str, stamp: str, log_name: str = LOG_FILE
     ) -> ExperimentDir:
-        """Make ``exp_root/{exp_id}_{stamp}`` with its sub-folders."""
-        exp = cls(Path(exp_root) / f"{exp_id}_{stamp}", log_name)
-        for folder in (exp.root, exp.runs_dir, exp.evaluations_dir, exp.checkpoints_dir):
-            folder.mkdir(parents=True, exist_ok=True)
-        return exp
+        """Make a new ``exp_root/{exp_id}_{stamp}`` (``_1``, ``_2``, ... if taken) with its
+        sub-folders; never reuses an existing directory."""
+        check_writable(exp_root)
+        Path(exp_root).mkdir(parents=True, exist_ok=True)
+        base = Path(exp_root) / f"{exp_id}_{stamp}"
+        for attempt in range(1000):
+            root = base if attempt == 0 else base.with_name(f"{base.name}_{attempt}")
+            try:
+                root.mkdir()
+            except FileExistsError:
+                continue
+            exp = cls(root, log_name)
+            for folder in (exp.runs_dir, exp.evaluations_dir, exp.checkpoints_dir):
+                folder.mkdir()
+            return exp
+        raise ExperimentError(f"Cannot create a new experiment directory next to {base}")
 
     @classmethod
     def open_existing(cls, root: str | os.PathLike) -> ExperimentDir:
@@ -112,6 +151,7 @@ class ExperimentDir:
     def latest_checkpoint_dir(self) -> Path:
         """The latest complete checkpoint directory (recovering from a crash mid-swap)."""
         latest = recover_dir(self.checkpoint_dir())
+        remove_stale_temps(self.checkpoints_dir)  # half-written saves of a killed run
         if not (latest / TRAIN_PARAM_FILE).is_file():
             raise ExperimentError(
                 f"Cannot resume from {self.root}: no complete checkpoint in {latest} "
@@ -129,6 +169,14 @@ class ExperimentDir:
         """Append ``Epoch N evaluator msg:`` and the results to ``evaluations/{split}_eval.txt``."""
         text = f"Epoch {epoch} evaluator msg:\n {pformat(results)}\n\n"
         atomic_append_text(self.evaluations_dir / f"{split}_eval.txt", text)
+
+    def truncate_evaluations(self, after_epoch: int) -> None:
+        """Drop the ``Epoch N`` entries with N > ``after_epoch`` from every ``*_eval.txt``
+        (epochs that a resumed run will write again)."""
+        for path in self.evaluations_dir.glob("*_eval.txt"):
+            blocks = _EPOCH_BLOCK.split(path.read_text(encoding="utf-8"))
+            kept = [b for b in blocks if b and _entry_epoch(b) <= after_epoch]
+            atomic_write_text(path, "".join(kept))
 
     def write_json(self, name: str, data: dict[str, Any]) -> Path:
         path = self.evaluations_dir / name

@@ -15,6 +15,10 @@
 
 ``--nodes/--node_rank`` give ``world_size = procs_per_node * nodes`` and
 ``rank = procs_per_node * node_rank + local_rank``, as in OakInk-HMR.
+
+Every rank dies with its launcher (``handmesh.engine.process.die_with_parent``); when one rank
+fails, ``torch.multiprocessing.spawn`` ends the others. A ``HandmeshError`` raised in a spawned
+rank is re-raised in the launcher with its message, so the CLI prints it as one line.
 """
 
 from __future__ import annotations
@@ -31,10 +35,13 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from handmesh.engine.dist import DistContext
-from handmesh.engine.errors import LaunchError
+from handmesh.engine.process import die_with_parent
+from handmesh.errors import HandmeshError, LaunchError
 
 TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 PROCESS_GROUP_TIMEOUT = timedelta(minutes=30)
+BACKENDS = ("gloo", "nccl", "mpi")
+RANK_FAILED = 2  # exit code of a spawned rank that raised a HandmeshError
 
 
 @dataclass(frozen=True)
@@ -127,8 +134,19 @@ def _plan(settings: LaunchSettings) -> _Plan:
             f"--dist_master_port {settings.master_port!r}: expected a port number in "
             f"1..65535 or 'auto'"
         )
-    backend = settings.backend or ("nccl" if use_cuda else "gloo")
+    backend = _check_backend(settings.backend or ("nccl" if use_cuda else "gloo"), use_cuda)
     return _Plan(use_cuda, procs, settings.nodes, settings.node_rank, backend)
+
+
+def _check_backend(backend: str, use_cuda: bool) -> str:
+    if backend not in BACKENDS:
+        raise LaunchError(f"--dist_backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    available = {"gloo": dist.is_gloo_available, "nccl": dist.is_nccl_available}
+    if backend in available and not available[backend]():
+        raise LaunchError(f"--dist_backend {backend}: not available in this PyTorch build")
+    if backend == "nccl" and not use_cuda:
+        raise LaunchError("--dist_backend nccl needs CUDA; on CPU use gloo")
+    return backend
 
 
 def _is_port(text: str) -> bool:
@@ -150,7 +168,10 @@ def _device(use_cuda: bool, local_rank: int) -> torch.device:
     return torch.device("cpu")
 
 
-def _spawned_entry(local_rank: int, plan: _Plan, worker: Callable[..., Any], args: tuple) -> None:
+def _spawned_entry(
+    local_rank: int, plan: _Plan, worker: Callable[..., Any], args: tuple, errors: Any
+) -> None:
+    die_with_parent()
     _set_threads(plan.procs_per_node)
     rank = plan.procs_per_node * plan.node_rank + local_rank
     device = _device(plan.use_cuda, local_rank)
@@ -160,11 +181,15 @@ def _spawned_entry(local_rank: int, plan: _Plan, worker: Callable[..., Any], arg
     )
     try:
         worker(ctx, *args)
+    except HandmeshError as error:  # bad input found in a rank: one message for the launcher
+        errors.put((rank, type(error).__name__, str(error)))
+        raise SystemExit(RANK_FAILED) from None
     finally:
         dist.destroy_process_group()
 
 
 def _torchrun_entry(settings: LaunchSettings, worker: Callable[..., Any], args: tuple) -> None:
+    die_with_parent()  # the torchrun agent
     rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ["LOCAL_RANK"])
     use_cuda = _resolve_use_cuda(settings.device)
@@ -173,7 +198,7 @@ def _torchrun_entry(settings: LaunchSettings, worker: Callable[..., Any], args: 
     if world_size == 1:
         worker(ctx, *args)
         return
-    backend = settings.backend or ("nccl" if use_cuda else "gloo")
+    backend = _check_backend(settings.backend or ("nccl" if use_cuda else "gloo"), use_cuda)
     dist.init_process_group(backend, timeout=PROCESS_GROUP_TIMEOUT)
     try:
         worker(ctx, *args)
@@ -203,7 +228,23 @@ def launch(worker: Callable[..., Any], settings: LaunchSettings, *args: Any) -> 
     port = free_port() if settings.master_port == "auto" else int(settings.master_port)
     os.environ["MASTER_ADDR"] = settings.master_addr
     os.environ["MASTER_PORT"] = str(port)
-    mp.spawn(_spawned_entry, args=(plan, worker, args), nprocs=plan.procs_per_node, join=True)
+    errors = mp.get_context("spawn").SimpleQueue()
+    try:
+        mp.spawn(
+            _spawned_entry,
+            args=(plan, worker, args, errors),
+            nprocs=plan.procs_per_node,
+            join=True,
+        )
+    except mp.ProcessExitedException:
+        if errors.empty():
+            raise
+        rank, kind, message = errors.get()
+        raise _RankError(f"{message} (rank {rank}, {kind})") from None
+
+
+class _RankError(HandmeshError):
+    """A spawned rank stopped on bad input; the message is that rank's."""
 
 
 __all__ = ["LaunchSettings", "launch", "parse_gpu_ids", "world_size_of", "free_port"]

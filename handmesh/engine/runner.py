@@ -24,7 +24,7 @@ from handmesh.engine.experiment import ExperimentDir, timestamp
 from handmesh.engine.launch import LaunchSettings, launch, under_torchrun, world_size_of
 from handmesh.engine.tester import EvalOptions, eval_worker
 from handmesh.engine.trainer import TrainOptions, train_worker
-from handmesh.errors import CheckpointError, HandmeshError, LaunchError
+from handmesh.errors import CheckpointError, ConfigError, HandmeshError, LaunchError
 
 
 def train_config(
@@ -41,6 +41,14 @@ def train_config(
     """
     from handmesh.config import load_config
 
+    if resume and cfg_path:
+        raise ConfigError(
+            f"--resume {resume} continues that experiment with its own dump_cfg.yaml; --cfg "
+            f"{cfg_path} would be ignored. Change values with --opts KEY VALUE, or start a new "
+            "run with --cfg."
+        )
+    if resume and reload:
+        raise ConfigError("--resume continues from the experiment's checkpoint; drop --reload")
     if resume:
         path: str = str(ExperimentDir.open_existing(resume).config_path)
     elif cfg_path:
@@ -82,8 +90,17 @@ def run_training(cfg: Any, options: TrainOptions, settings: LaunchSettings) -> N
     launch(train_worker, settings, cfg, options)
 
 
-def eval_config(cfg_path: str | None, opts: Sequence[str] = (), reload: str | None = None) -> Any:
-    """The test config: ``cfg_path`` + overrides, with ``MODEL.PRETRAINED = reload``."""
+def eval_config(
+    cfg_path: str | None,
+    opts: Sequence[str] = (),
+    reload: str | None = None,
+    untrained: bool = False,
+) -> Any:
+    """The test config: ``cfg_path`` + overrides, with ``MODEL.PRETRAINED = reload``.
+
+    Without ``reload`` the config must name weights (``MODEL.PRETRAINED``), unless ``untrained``
+    says that evaluating the freshly initialised model is meant.
+    """
     from handmesh.config import load_config
 
     if not cfg_path:
@@ -91,7 +108,13 @@ def eval_config(cfg_path: str | None, opts: Sequence[str] = (), reload: str | No
     if reload is not None and not os.path.isfile(reload):
         raise CheckpointError(f"Checkpoint file not found: {reload}")
     overrides = list(opts) + (["MODEL.PRETRAINED", str(reload)] if reload else [])
-    return load_config(cfg_path, overrides)
+    cfg = load_config(cfg_path, overrides)
+    if not reload and not cfg["MODEL"].get("PRETRAINED") and not untrained:
+        raise ConfigError(
+            f"No weights to test: give --reload CHECKPOINT (or MODEL.PRETRAINED in {cfg_path}); "
+            "to evaluate the untrained model on purpose, pass --untrained"
+        )
+    return cfg
 
 
 def run_testing(cfg: Any, options: EvalOptions, settings: LaunchSettings) -> None:

@@ -29,7 +29,11 @@ def seed_everything(seed: int, deterministic_conv: bool = True) -> None:
 
 
 def worker_init_fn(worker_id: int) -> None:
-    """DataLoader worker seeding: python and numpy follow the worker's torch seed."""
+    """DataLoader worker set-up: python and numpy follow the worker's torch seed, and the worker
+    dies with its process (``die_with_parent``)."""
+    from handmesh.engine.process import die_with_parent
+
+    die_with_parent()
     seed = torch.initial_seed() % 2**32
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002

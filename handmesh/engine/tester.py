@@ -18,8 +18,9 @@ from typing import Any
 from handmesh.engine.build import build_dataset, build_eval_loader, build_evaluator, build_model
 from handmesh.engine.dist import DistContext
 from handmesh.engine.evaluation import evaluate
-from handmesh.engine.experiment import TEST_LOG_FILE, ExperimentDir
+from handmesh.engine.experiment import TEST_LOG_FILE, ExperimentDir, check_writable
 from handmesh.engine.log import setup_logging
+from handmesh.mano.loader import describe_mano_source
 from handmesh.postprocess import build_postprocess
 
 _CHECKPOINT_PATH = re.compile(r"(?P<name>[^/]+)/checkpoints/checkpoint(?:_(?P<epoch>\d+))?/[^/]+$")
@@ -57,7 +58,9 @@ def eval_worker(ctx: DistContext, cfg: Any, options: EvalOptions) -> dict[str, A
     log = setup_logging(ctx.rank)
     batch = options.batch_size or int(cfg["TRAIN"]["BATCH_SIZE"])
     # everything that can fail on bad input comes before the experiment directory is made
+    check_writable(options.exp_root)
     model = build_model(cfg, options.reload).to(ctx.device)
+    mano = describe_mano_source(cfg.get("DATA_PRESET"))
     dataset = build_dataset(cfg, "TEST")
     evaluator = build_evaluator(cfg, model, dataset)
     postprocess = [
@@ -72,12 +75,13 @@ def eval_worker(ctx: DistContext, cfg: Any, options: EvalOptions) -> dict[str, A
     if ctx.is_main:
         exp_id = options.exp_id or default_test_exp_id(options.reload)
         exp = ExperimentDir.create(options.exp_root, exp_id, options.stamp, TEST_LOG_FILE)
-        dump_config(cfg, exp.config_path)
+        dump_config(cfg, exp.config_path, header=f"MANO model used: {mano}")
         root = str(exp.root)
     exp = ExperimentDir(ctx.broadcast_object(root), TEST_LOG_FILE)
     setup_logging(ctx.rank, exp.log_path)
     if options.command:
         log.info(f"command: {options.command}")
+    log.info(f"MANO model: {mano}")
     results = evaluate(model, loader, ctx, evaluator, postprocess, desc="test")
     if ctx.is_main:
         checkpoint = options.reload or cfg["MODEL"].get("PRETRAINED") or None
@@ -85,6 +89,7 @@ def eval_worker(ctx: DistContext, cfg: Any, options: EvalOptions) -> dict[str, A
         summary: dict[str, Any] = {
             "model_type": type(model).__name__,
             "checkpoint": checkpoint,
+            "mano": mano,
             "metrics": results,
         }
         exported = evaluator.export(exp.evaluations_dir)

@@ -61,18 +61,23 @@ from handmesh.engine.experiment import (
     RANDOM_STATE_FILE,
     TRAIN_PARAM_FILE,
     ExperimentDir,
+    check_writable,
     git_commit,
     timestamp,
 )
 from handmesh.engine.hooks import HookBase, build_hooks
 from handmesh.engine.log import setup_logging
 from handmesh.engine.optim import build_optimizer, build_scheduler, clip_gradients
+from handmesh.engine.resume import restore_optimisation
 from handmesh.engine.seeding import capture_rng_state, restore_rng_state, seed_everything
+from handmesh.errors import DivergenceError
 from handmesh.io.atomic import atomic_torch_save, new_temp_dir, replace_dir
+from handmesh.mano.loader import describe_mano_source
 from handmesh.models.base import HandModel
 from handmesh.postprocess import build_postprocess
 
 UNTRAINED_EVAL_FILE = "untrained_eval.json"
+AMP_NONFINITE_PATIENCE = 50  # consecutive non-finite losses the AMP scaler may skip
 
 
 @dataclass(frozen=True)
@@ -103,12 +108,27 @@ class Trainer:
         seed_everything(self.seed + ctx.rank, bool(self.train_cfg.get("CONV_REPEATABLE", True)))
         self.batch_size = per_process_batch(int(self.train_cfg["BATCH_SIZE"]), ctx.world_size)
         self.workers = math.ceil(options.workers / ctx.world_size) if options.workers > 0 else 0
-        # everything that can fail on bad input comes before the experiment directory is made
+        # Everything that can fail on bad input comes before anything is written: the output
+        # folder, the model and its weights, the resumed optimiser state, the data, the metrics.
+        resumed = ExperimentDir.open_existing(options.resume) if options.resume else None
+        if resumed is None:
+            check_writable(options.exp_root)
+        latest = resumed.latest_checkpoint_dir() if resumed is not None else None
         self.model = build_model(cfg, initialize=False)
-        self.weights_source = self._initialise_weights()
+        self.weights_source = initialize_model(
+            self.model,
+            latest / model_file_name(self.model) if latest is not None else None,
+            cfg["MODEL"],
+        )
         self.model.to(ctx.device)
+        self.amp = self._amp_enabled()
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
         self.optimizer = build_optimizer(self.model.parameters(), self.train_cfg)
         self.scheduler = build_scheduler(self.optimizer, self.train_cfg)
+        self.start_epoch = 0
+        self.resume_note = ""
+        if resumed is not None and latest is not None:
+            self._restore_training_state(resumed, latest)
         train_set = build_dataset(cfg, "TRAIN")
         train_batches_per_process(len(cast(Sized, train_set)), self.batch_size, ctx.world_size)
         self.train_loader = build_loader(
@@ -129,39 +149,46 @@ class Trainer:
         ]
         for hook in self.hooks:
             hook.trainer = self
+        self.mano = describe_mano_source(cfg.get("DATA_PRESET"))
         self.epoch = self.step = 0
         self.last_losses: dict[str, float] = {}
         self.last_preds: dict[str, Any] = {}
         self.last_batch: dict[str, Any] = {}
+        self.loss_monitor = LossMonitor()
+        self.nonfinite_streak = 0
         self.exp = self._experiment_dir()
         setup_logging(ctx.rank, self.exp.log_path)
         self.net = self._wrap(self.model)
-        self.amp = self._amp_enabled()
-        self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
         self.writer = self._summary_writer()
-        self.start_epoch = 0
         self.untrained: dict[str, Any] | None = None
         self.last_test: tuple[int, dict[str, Any]] | None = None
 
     # ----- setup -----
 
-    def _initialise_weights(self) -> str:
-        """The one source of initial weights: the latest checkpoint of ``--resume``, else the
-        config (``MODEL.PRETRAINED``, then the parts' pretrained weights)."""
-        if self.options.resume:
-            latest = ExperimentDir.open_existing(self.options.resume).latest_checkpoint_dir()
-            return initialize_model(self.model, latest / model_file_name(self.model))
-        return initialize_model(self.model, None, self.cfg["MODEL"])
+    def _restore_training_state(self, resumed: ExperimentDir, latest: Path) -> None:
+        """Optimiser, scheduler and scaler of the latest checkpoint, with the config's overrides
+        of LR / epochs applied (``handmesh.engine.resume``); nothing is written yet."""
+        from handmesh.config import load_config
+
+        train_param = read_checkpoint(latest / TRAIN_PARAM_FILE)
+        saved_train = load_config(resumed.config_path)["TRAIN"]
+        self.scheduler, self.resume_note = restore_optimisation(
+            self.optimizer, self.scheduler, train_param, saved_train, self.train_cfg
+        )
+        if self.scaler is not None and "scaler" in train_param:
+            self.scaler.load_state_dict(train_param["scaler"])
+        self.start_epoch = int(train_param["epoch"])
 
     def _experiment_dir(self) -> ExperimentDir:
         if self.options.resume:
             exp = ExperimentDir.open_existing(self.options.resume)
-            if self.ctx.is_main:  # records overrides given on resume (e.g. more epochs)
-                _dump(self.cfg, exp.config_path)
+            if self.ctx.is_main:  # records the values used (overrides given on resume included)
+                _dump(self.cfg, exp.config_path, self.mano)
+                exp.truncate_evaluations(self.start_epoch)  # later epochs are trained again
         elif self.ctx.is_main:
             stamp = self.options.stamp or timestamp()
             exp = ExperimentDir.create(self.options.exp_root, self.options.exp_id, stamp)
-            _dump(self.cfg, exp.config_path)
+            _dump(self.cfg, exp.config_path, self.mano)
         else:
             exp = None
         return ExperimentDir(self.ctx.broadcast_object(str(exp.root) if exp else None))
@@ -190,7 +217,9 @@ class Trainer:
             return None
         from tensorboardX import SummaryWriter
 
-        return SummaryWriter(str(self.exp.runs_dir))
+        # on resume, events of the epochs that are trained again are dropped (one step axis)
+        purge = self.start_epoch * len(self.train_loader) if self.options.resume else None
+        return SummaryWriter(str(self.exp.runs_dir), purge_step=purge)
 
     @property
     def test_loader(self) -> DataLoader:
@@ -206,7 +235,10 @@ class Trainer:
     # ----- checkpoints -----
 
     def save_checkpoint(self, epochs_done: int) -> None:
-        """Write ``checkpoints/checkpoint`` (all ranks join: RNG states are gathered)."""
+        """Write ``checkpoints/checkpoint`` (all ranks join: RNG states are gathered). Non-finite
+        weights are never written: training stops with a DivergenceError instead, and the last
+        good checkpoint stays."""
+        self._check_finite_weights(epochs_done)
         rng_states = self.ctx.all_gather_object(capture_rng_state())
         if self.ctx.is_main:
             target = self.exp.checkpoint_dir()
@@ -229,15 +261,30 @@ class Trainer:
                 self.exp.snapshot(epochs_done)
         self.ctx.barrier()
 
+    def _check_finite_weights(self, epochs_done: int) -> None:
+        bad = [
+            name
+            for name, tensor in self.model.state_dict().items()
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+        ]
+        if bad:
+            raise DivergenceError(
+                f"Training diverged: after epoch {epochs_done} (step {self.step + 1} of "
+                f"{len(self.train_loader)}) {len(bad)} weight tensor(s) are not finite (e.g. "
+                f"{bad[0]}); {self._last_good()} Lower TRAIN.LR or enable "
+                "TRAIN.GRAD_CLIP_ENABLED."
+            )
+
+    def _last_good(self) -> str:
+        latest = self.exp.checkpoint_dir()
+        if (latest / TRAIN_PARAM_FILE).is_file():
+            return f"the last good checkpoint {latest} is kept (--resume {self.exp.root})."
+        return "no checkpoint was written."
+
     def resume(self) -> None:
-        """Restore everything from the latest checkpoint of the experiment directory."""
-        latest = self.exp.latest_checkpoint_dir()  # its model weights are loaded already
-        train_param = read_checkpoint(latest / TRAIN_PARAM_FILE)
-        self.optimizer.load_state_dict(train_param["optimizer"])
-        self.scheduler.load_state_dict(train_param["scheduler"])
-        if self.scaler is not None and "scaler" in train_param:
-            self.scaler.load_state_dict(train_param["scaler"])
-        self.start_epoch = int(train_param["epoch"])
+        """Restore the RNG states of the latest checkpoint (weights, optimiser and scheduler were
+        restored before anything was written)."""
+        latest = self.exp.latest_checkpoint_dir()
         rng = read_checkpoint(latest / RANDOM_STATE_FILE)
         if rng["world_size"] == self.ctx.world_size:
             restore_rng_state(rng["ranks"][self.ctx.rank])
@@ -282,8 +329,21 @@ class Trainer:
                 preds = self.net(batch)
                 losses = cast(HandModel, self.model).compute_loss(preds, batch)
             loss = losses["final_loss"]
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"Non-finite loss {loss.item()} at epoch {epoch + 1}")
+            finite = bool(torch.isfinite(loss))
+            self.nonfinite_streak = 0 if finite else self.nonfinite_streak + 1
+            # with AMP the scaler skips steps with inf/NaN gradients and lowers its scale; only a
+            # long streak of non-finite losses means the run diverged
+            if self.nonfinite_streak > (AMP_NONFINITE_PATIENCE if self.scaler else 0):
+                raise DivergenceError(
+                    f"Training diverged: the loss is {loss.item()} at epoch {epoch + 1}, step "
+                    f"{step + 1} of {len(self.train_loader)}; {self._last_good()} Lower "
+                    "TRAIN.LR or enable TRAIN.GRAD_CLIP_ENABLED."
+                )
+            warning = (
+                self.loss_monitor.update(float(loss.detach()), epoch, step) if finite else None
+            )
+            if warning and self.ctx.is_main:
+                self.log.warning(warning)
             self.optimizer.zero_grad(set_to_none=True)
             if self.scaler is not None:
                 self.scaler.scale(loss).backward()
@@ -323,6 +383,7 @@ class Trainer:
             if self.writer is not None and step % log_interval == 0:
                 for key, value in values.items():
                     self.writer.add_scalar(f"train/{key}", value, global_step)
+        self.step = max(steps - 1, 0)
         means = self.ctx.all_reduce_mean({k: v / max(steps, 1) for k, v in sums.items()})
         if all(self.ctx.all_gather_object(steps > 0)):
             means.update({f"train_{k}": v for k, v in evaluator.compute().items()})
@@ -337,8 +398,8 @@ class Trainer:
         self.last_test = (epoch, results)
         if self.ctx.is_main:
             self.exp.append_evaluation(split, epoch, results)
-            for key, value in results.items():
-                self.writer.add_scalar(f"{split}/{key}", value, epoch)
+            for key, value in results.items():  # on the training steps' axis
+                self.writer.add_scalar(f"{split}/{key}", value, epoch * len(self.train_loader))
             self.log.info(f"{split} after epoch {epoch}: " + _format(results))
         return results
 
@@ -367,7 +428,7 @@ class Trainer:
             if self.ctx.is_main:
                 lr = self.optimizer.param_groups[0]["lr"]
                 self.exp.append_evaluation("train", done, {**means, "lr": lr})
-                self.writer.add_scalar("train/lr", lr, done)
+                self.writer.add_scalar("train/lr", lr, done * len(self.train_loader))
                 self.log.info(f"epoch {done}/{epochs}: " + _format(means))
             interval = self.options.eval_interval
             if interval > 0 and done % interval == 0:
@@ -412,12 +473,16 @@ class Trainer:
             f"{self.ctx.device.type}, batch {self.batch_size} per process"
         )
         self.log.info(f"{type(self.model).__name__} weights: {self.weights_source}")
+        self.log.info(f"MANO model: {self.mano}")
+        if self.resume_note:
+            self.log.warning(self.resume_note)
 
     def _write_results(self, epochs: int, results: dict[str, Any]) -> None:
         checkpoint = self.exp.checkpoint_dir() / model_file_name(self.model)
         if results:
             summary = {
                 "model_type": type(self.model).__name__,
+                "mano": self.mano,
                 "epoch": epochs,
                 "checkpoint": str(checkpoint),
                 "metrics": results,
@@ -442,10 +507,34 @@ def _format(values: dict[str, Any]) -> str:
     )
 
 
-def _dump(cfg: Any, path: Path) -> None:
+def _dump(cfg: Any, path: Path, mano: str) -> None:
     from handmesh.config import dump_config
 
-    dump_config(cfg, path)
+    dump_config(cfg, path, header=f"MANO model used: {mano}")
+
+
+class LossMonitor:
+    """Warns (once per epoch) when the loss explodes: above ``factor`` x the median of the run's
+    first ``warmup`` steps."""
+
+    def __init__(self, warmup: int = 20, factor: float = 100.0) -> None:
+        self.warmup, self.factor = warmup, factor
+        self.first: list[float] = []
+        self.warned_epoch = -1
+
+    def update(self, loss: float, epoch: int, step: int) -> str | None:
+        if len(self.first) < self.warmup:
+            self.first.append(loss)
+            return None
+        reference = sorted(self.first)[len(self.first) // 2]
+        if loss > self.factor * max(reference, 1e-12) and epoch != self.warned_epoch:
+            self.warned_epoch = epoch
+            return (
+                f"The loss exploded: {loss:.4g} at epoch {epoch + 1}, step {step + 1}, over "
+                f"{self.factor:g}x its median at the start of the run ({reference:.4g}); "
+                "training may be diverging (TRAIN.LR too high?)"
+            )
+        return None
 
 
 def train_worker(ctx: DistContext, cfg: Any, options: TrainOptions) -> None:

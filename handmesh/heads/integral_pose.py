@@ -22,6 +22,7 @@ from torch import nn
 
 from handmesh.backbones.base import select_feature
 from handmesh.codecs import UVDCodec
+from handmesh.config.values import cfg_bool, cfg_float, cfg_int, cfg_ints, cfg_str
 from handmesh.errors import ArgumentError
 from handmesh.registry import HEADS
 
@@ -188,30 +189,30 @@ class IntegralDeconvHead(nn.Module):
         """From the published ``MODEL.HEAD`` node (+ ``IN_FEATURE``, default ``res_layer4``, and
         ``INTEGRAL_OFFSET``, the codec's bin offset). ``INPUT_CHANNEL`` defaults to the
         backbone's channels for ``IN_FEATURE``; a mismatch fails naming both."""
-        filters = list(cfg.get("NUM_DECONV_FILTERS", [256, 256]))
-        kernels = list(cfg.get("NUM_DECONV_KERNELS", [4, 4]))
-        layers = int(cfg.get("NUM_DECONV_LAYERS", len(filters)))
+        filters = list(cfg_ints(cfg, "NUM_DECONV_FILTERS", (256, 256)))
+        kernels = list(cfg_ints(cfg, "NUM_DECONV_KERNELS", (4, 4)))
+        layers = cfg_int(cfg, "NUM_DECONV_LAYERS", len(filters))
         if not layers == len(filters) == len(kernels):
             raise ArgumentError(
                 f"NUM_DECONV_LAYERS {layers} must equal the lengths of NUM_DECONV_FILTERS "
                 f"{filters} and NUM_DECONV_KERNELS {kernels}"
             )
-        in_feature = str(cfg.get("IN_FEATURE", "res_layer4"))
-        given = int(cfg["INPUT_CHANNEL"]) if "INPUT_CHANNEL" in cfg else None
+        in_feature = cfg_str(cfg, "IN_FEATURE", "res_layer4")
+        given = cfg_int(cfg, "INPUT_CHANNEL", 0) if "INPUT_CHANNEL" in cfg else None
         spec = select_feature(backbone, in_feature, given, where="MODEL.HEAD")
-        heatmap_size = tuple(int(v) for v in cfg.get("HEATMAP_3D_SIZE", (28, 28, 28)))
+        heatmap_size = cfg_ints(cfg, "HEATMAP_3D_SIZE", (28, 28, 28), length=3)
         _check_heatmap_fits(heatmap_size, layers, spec.stride, data_preset, in_feature)
         return {
             "input_channel": spec.channels,
-            "n_classes": int(cfg.get("N_CLASSES", 21)),
+            "n_classes": cfg_int(cfg, "N_CLASSES", 21),
             "heatmap_3d_size": heatmap_size,
             "num_deconv_filters": filters,
             "num_deconv_kernels": kernels,
-            "deconv_with_bias": bool(cfg.get("DECONV_WITH_BIAS", False)),
-            "final_conv_kernel": int(cfg.get("FINAL_CONV_KERNEL", 1)),
-            "norm_type": str(cfg.get("NORM_TYPE", "sigmoid")),
+            "deconv_with_bias": cfg_bool(cfg, "DECONV_WITH_BIAS", False),
+            "final_conv_kernel": cfg_int(cfg, "FINAL_CONV_KERNEL", 1),
+            "norm_type": cfg_str(cfg, "NORM_TYPE", "sigmoid"),
             "codec": UVDCodec.from_preset(
-                data_preset, bin_offset=float(cfg.get("INTEGRAL_OFFSET", 0.0))
+                data_preset, bin_offset=cfg_float(cfg, "INTEGRAL_OFFSET", 0.0)
             ),
             "in_feature": in_feature,
         }

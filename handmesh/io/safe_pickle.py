@@ -1,18 +1,28 @@
-"""Restricted unpickling for MANO model files (and other array-only pickles).
+"""Restricted unpickling for MANO model files and dataset annotations (array-only pickles).
 
 Why: ``pickle.load`` executes whatever callables the file names (``os.system``, ``builtins.eval``,
-...), so a downloaded ``MANO_RIGHT.pkl`` or a checkpoint could run arbitrary code. The official
+...), so a downloaded ``MANO_RIGHT.pkl`` or annotation file could run arbitrary code. The official
 MANO pickles were written by Python 2 and hold numpy arrays, a scipy sparse ``J_regressor`` and
-chumpy objects (``chumpy.ch.Ch``). This unpickler resolves only an allow-list of harmless
-reconstructors (numpy arrays, dtypes and scalars, ``set``/``frozenset``, scipy CSC/CSR matrices
-under their old and new module paths) and turns every chumpy object into the plain numpy array
-its pickled state holds (under ``x``), so neither chumpy nor any other code is needed or run.
-Anything else is refused by name *before* it can be called.
+chumpy objects (``chumpy.ch.Ch``); OakInk's annotation pickles hold numpy arrays and (in
+``general_info``) torch tensors pickled with plain ``pickle``. This unpickler resolves only an
+allow-list of harmless reconstructors (numpy arrays, dtypes and scalars, ``set``/``frozenset``,
+``collections.OrderedDict``, scipy CSC/CSR matrices under their old and new module paths, CPU torch
+tensors) and turns every chumpy object into the plain numpy array its pickled state holds (under
+``x``), so neither chumpy nor any other code is needed or run. Anything else is refused by name
+*before* it can be called.
+
+Torch tensors pickled with plain ``pickle`` are ``torch._utils._rebuild_tensor_v2(storage, ...)``
+with the storage as ``torch.storage._load_from_bytes(<bytes of a torch.save file>)``; those bytes
+are a nested pickle, which is read here with ``torch.load(..., weights_only=True)`` (torch's own
+restricted unpickler) on the CPU, and the tensor is rebuilt only from a real storage, with no
+backward hooks and no Python state.
 """
 
 from __future__ import annotations
 
+import collections
 import importlib
+import io
 import os
 import pickle
 from collections.abc import Iterable
@@ -84,6 +94,52 @@ def _safe_reconstructor(cls: Any, base: Any, state: Any) -> Any:
     return cls.__new__(cls)
 
 
+def _storage_from_bytes(data: bytes) -> Any:
+    """``torch.storage._load_from_bytes`` read with torch's weights-only unpickler, on the CPU."""
+    import torch
+
+    if not isinstance(data, (bytes, bytearray)):
+        raise UnsafePickleError("torch.storage._load_from_bytes is only allowed on bytes")
+    try:
+        return torch.load(io.BytesIO(bytes(data)), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise UnsafePickleError(
+            f"refusing a pickled torch tensor: torch's weights-only loader rejects its storage "
+            f"({_torch_reason(str(error))})"
+        ) from None
+
+
+def _torch_reason(message: str) -> str:
+    """The informative line of a torch weights-only error (not its advice to disable the check)."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("Trying to load", "Unsupported", "WeightsUnpickler error:")):
+            return line
+    return lines[-1] if lines else message
+
+
+def _rebuild_tensor(
+    storage: Any,
+    storage_offset: int,
+    size: tuple[int, ...],
+    stride: tuple[int, ...],
+    requires_grad: bool = False,
+    backward_hooks: Any = None,
+    metadata: Any = None,
+) -> Any:
+    """``torch._utils._rebuild_tensor_v2`` restricted to a real storage, no hooks, no state."""
+    import torch
+
+    if not isinstance(storage, (torch.TypedStorage, torch.UntypedStorage)):
+        raise UnsafePickleError(f"a pickled tensor must be built from a storage, got {storage!r}")
+    if backward_hooks or metadata:
+        raise UnsafePickleError("refusing a pickled tensor with backward hooks or Python state")
+    tensor = torch._utils._rebuild_tensor_v2(
+        storage, int(storage_offset), tuple(size), tuple(stride), False, collections.OrderedDict()
+    )
+    return tensor.requires_grad_(bool(requires_grad))
+
+
 def _allow_list() -> dict[tuple[str, str], Any]:
     allowed: dict[tuple[str, str], Any] = {}
     for module in _NUMPY_MULTIARRAY:
@@ -98,6 +154,9 @@ def _allow_list() -> dict[tuple[str, str], Any]:
         allowed[(module, "object")] = object
     for module in ("copyreg", "copy_reg"):
         allowed[(module, "_reconstructor")] = _safe_reconstructor
+    allowed[("collections", "OrderedDict")] = collections.OrderedDict
+    allowed[("torch._utils", "_rebuild_tensor_v2")] = _rebuild_tensor
+    allowed[("torch.storage", "_load_from_bytes")] = _storage_from_bytes
     for module in _SPARSE_MODULES:
         for name, sparse_class in _SPARSE_CLASSES.items():
             allowed[(module, name)] = _placeholder_class(
@@ -132,9 +191,10 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return _placeholder_class(_ChumpyObject, module, name)
         raise UnsafePickleError(
             f"{self.source}: refused: the pickle references {module}.{name}, which is not data "
-            "(only numpy arrays, scipy sparse matrices and chumpy arrays are read, because "
-            "unpickling anything else can run code from the file). Nothing from it was executed; "
-            "the file is not a MANO model or annotation file as published, or has been altered."
+            "(only numpy arrays, torch tensors, scipy sparse matrices and chumpy arrays are read, "
+            "because unpickling anything else can run code from the file). Nothing from it was "
+            "executed; the file is not a MANO model or annotation file as published, or has been "
+            "altered."
         )
 
 
@@ -187,7 +247,8 @@ def _convert(obj: Any, source: str) -> Any:
 
 
 def safe_load_pickle(path_or_file: PathOrFile, allowed: Iterable[str] | None = None) -> Any:
-    """Load a (Python 2 or 3) pickle holding only numpy/scipy/chumpy data, without running code.
+    """Load a (Python 2 or 3) pickle holding only numpy/torch/scipy/chumpy data, without running
+    code.
 
     Args:
         path_or_file: a file path or a binary file object.
@@ -195,13 +256,14 @@ def safe_load_pickle(path_or_file: PathOrFile, allowed: Iterable[str] | None = N
 
     Returns:
         The unpickled object; chumpy objects become numpy arrays, sparse matrices are rebuilt as
-        ``scipy.sparse`` CSC/CSR matrices.
+        ``scipy.sparse`` CSC/CSR matrices, torch tensors are CPU tensors.
 
     Raises:
         DataNotFoundError: the path does not exist (a FileNotFoundError).
         DataError: the file is not a readable pickle (corrupt or truncated).
         UnsafePickleError: the pickle references a global outside the allow-list (the message names
-            ``module.name``), or holds a chumpy expression with no stored array.
+            ``module.name``), holds a chumpy expression with no stored array, or a tensor whose
+            nested storage pickle torch's weights-only loader refuses.
     """
     extra = _resolve_extra(allowed)
     if isinstance(path_or_file, (str, os.PathLike)):
@@ -217,9 +279,21 @@ def safe_load_pickle(path_or_file: PathOrFile, allowed: Iterable[str] | None = N
 def _load(file: IO[bytes], source: str, extra: dict[tuple[str, str], Any]) -> Any:
     try:
         raw = _RestrictedUnpickler(file, source, extra).load()
-    except UnsafePickleError:
-        raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as error:
+    except UnsafePickleError as error:
+        message = str(error)
+        if message.startswith(source):
+            raise
+        raise UnsafePickleError(f"{source}: {message}") from None
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        KeyError,
+        IndexError,
+        RuntimeError,  # torch.load on damaged nested storage bytes
+    ) as error:
         raise DataError(
             f"{source}: not a readable pickle ({type(error).__name__}: {error})"
         ) from None

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from handmesh.config.values import cfg_float, cfg_str
 from handmesh.errors import ArgumentError
 from handmesh.registry import LOSSES
 
@@ -55,6 +56,6 @@ class UVDLoss(nn.Module):
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> dict[str, Any]:
         return {
-            "function": str(cfg.get("FUNCTION", "smooth_l1")),
-            "loss_lambda": float(cfg.get("LAMBDA", 100.0)),
+            "function": cfg_str(cfg, "FUNCTION", "smooth_l1"),
+            "loss_lambda": cfg_float(cfg, "LAMBDA", 100.0),
         }

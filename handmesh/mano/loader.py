@@ -21,16 +21,19 @@ import scipy.sparse
 
 from handmesh.errors import ArgumentError, DataError, DataNotFoundError
 from handmesh.io.safe_pickle import safe_load_pickle
-from handmesh.mano.constants import NUM_FACES, NUM_MANO_JOINTS, NUM_VERTS
+from handmesh.mano.constants import MANO_JOINT_NAMES, NUM_FACES, NUM_MANO_JOINTS, NUM_VERTS
 
 __all__ = [
     "DEFAULT_MANO_ROOT",
     "MANO_FILENAMES",
     "MANO_ROOT_ENV",
     "ManoModelData",
+    "check_chirality",
+    "describe_mano_source",
     "load_mano_from_preset",
     "load_mano_model",
     "resolve_mano_path",
+    "template_chirality",
 ]
 
 logger = logging.getLogger("handmesh")
@@ -126,7 +129,7 @@ def resolve_mano_path(path: PathLike | None, side: str) -> Path:
         if candidate.name in other_sides:
             raise DataError(
                 f"MANO file {candidate} is not the {side} hand's model: pass {filename} (or the "
-                "folder holding it) for side={side!r}"
+                f"folder holding it) for side={side!r}"
             )
         return candidate
     for folder in (candidate, candidate / "models"):
@@ -135,13 +138,16 @@ def resolve_mano_path(path: PathLike | None, side: str) -> Path:
     return candidate / filename
 
 
-def _missing_file_message(path: Path, side: str) -> str:
+def _missing_file_message(path: Path, side: str, given: PathLike | None) -> str:
     env_value = os.environ.get(MANO_ROOT_ENV)
-    env_note = (
-        f" ({MANO_ROOT_ENV}={env_value!r})" if env_value else f" ({MANO_ROOT_ENV} is not set)"
-    )
+    if given is not None:
+        origin = "the given path (DATA_PRESET.MANO_ROOT / mano_root)"
+    elif env_value:
+        origin = f"{MANO_ROOT_ENV}={env_value!r}"
+    else:
+        origin = f"the default folder; {MANO_ROOT_ENV} is not set"
     return (
-        f"MANO model file not found: {path} (side={side!r}){env_note}. MANO is not distributed "
+        f"MANO model file not found: {path} (side={side!r}, from {origin}). MANO is not distributed "
         "with handmesh: register at https://mano.is.tue.mpg.de, download 'Models & Code' "
         "(mano_v1_2.zip) and put its models at assets/mano_v1_2/models/MANO_RIGHT.pkl and "
         f"assets/mano_v1_2/models/MANO_LEFT.pkl (relative to the working directory), or set "
@@ -237,7 +243,7 @@ def load_mano_model(
     file = resolve_mano_path(path, side)
     if not file.is_file():
         if not allow_synthetic:
-            raise DataNotFoundError(_missing_file_message(file, side))
+            raise DataNotFoundError(_missing_file_message(file, side, path))
         key: tuple[Any, ...] = (SYNTHETIC_SOURCE, side)
         if key not in _CACHE:
             _CACHE[key] = _load_synthetic(side)
@@ -246,8 +252,50 @@ def load_mano_model(
     stat = resolved.stat()
     key = (str(resolved), side, stat.st_mtime_ns, stat.st_size)
     if key not in _CACHE:
-        _CACHE[key] = model_from_dict(safe_load_pickle(resolved), str(resolved), side)
+        model = model_from_dict(safe_load_pickle(resolved), str(resolved), side)
+        check_chirality(model)
+        _CACHE[key] = model
     return _CACHE[key]
+
+
+def template_chirality(model: ManoModelData) -> str:
+    """ "right" or "left" from the rest template's anatomy, whatever the file is called.
+
+    MANO's templates share one frame (fingers toward -x for the right hand, the back of the hand
+    toward +y, the left template the right one mirrored in x). With ``f`` = middle knuckle - wrist
+    and ``s`` = index knuckle - pinky knuckle (toward the thumb side), the back of a right hand is
+    on the side of ``f x s``: its y component is positive for a right template and negative for
+    a left one.
+    """
+    joints = model.J_regressor @ model.v_template
+    index = {name: i for i, name in enumerate(MANO_JOINT_NAMES)}
+    forward = joints[index["middle1"]] - joints[index["wrist"]]
+    across = joints[index["index1"]] - joints[index["pinky1"]]
+    return "right" if np.cross(forward, across)[1] > 0 else "left"
+
+
+def check_chirality(model: ManoModelData) -> None:
+    """Refuse a file whose template is the other hand (e.g. MANO_LEFT.pkl renamed MANO_RIGHT.pkl:
+    its thumb would be on the wrong side)."""
+    found = template_chirality(model)
+    if found != model.side:
+        raise DataError(
+            f"{model.source} was loaded as the {model.side} hand, but its template is a {found} "
+            f"hand (thumb on the other side): was MANO_{found.upper()}.pkl renamed? Use the "
+            f"official MANO_{model.side.upper()}.pkl."
+        )
+
+
+def describe_mano_source(data_preset: Mapping[str, Any] | None, side: str = "right") -> str:
+    """Which MANO model a config resolves to, for logs and result files (reads no pickle): the
+    file's absolute path, "synthetic (built-in ...)", or "not found"."""
+    preset = data_preset or {}
+    file = resolve_mano_path(preset.get("MANO_ROOT") or None, side)
+    if file.is_file():
+        return str(file.resolve())
+    if preset.get("ALLOW_SYNTHETIC_MANO", False):
+        return "synthetic (the built-in MANO-format hand, not the real MANO)"
+    return f"not found ({file})"
 
 
 def load_mano_from_preset(

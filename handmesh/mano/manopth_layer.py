@@ -182,8 +182,8 @@ class ManoLayer(nn.Module):
                 )
             return project_to_rotation(th_pose_coeffs)
         needed = self.rot + self.ncomps
-        if th_pose_coeffs.dim() != 2 or th_pose_coeffs.shape[1] < needed:
-            raise ValueError(
+        if th_pose_coeffs.dim() != 2 or th_pose_coeffs.shape[1] != needed:
+            raise ArgumentError(
                 f"ManoLayer: th_pose_coeffs must have shape (B, {needed}) "
                 f"(root {self.rot} + {self.ncomps} {'PCA' if self.use_pca else 'axis-angle'} "
                 f"values), got {tuple(th_pose_coeffs.shape)}"

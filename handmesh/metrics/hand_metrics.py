@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from handmesh.config.values import cfg_float, cfg_int
 from handmesh.errors import ArgumentError
 from handmesh.geometry.procrustes import procrustes_align
 from handmesh.metrics.functional import (
@@ -115,9 +116,9 @@ class PCKAUC(Metric):
         """Keys (all optional, metres): VAL_MIN, VAL_MAX, STEPS (OakInk's Hand3DPCK names)."""
         default_min, default_max, default_steps = DEFAULT_PCK_THRESHOLDS
         return {
-            "val_min": float(cfg.get("VAL_MIN", default_min)),
-            "val_max": float(cfg.get("VAL_MAX", default_max)),
-            "steps": int(cfg.get("STEPS", default_steps)),
+            "val_min": cfg_float(cfg, "VAL_MIN", default_min),
+            "val_max": cfg_float(cfg, "VAL_MAX", default_max),
+            "steps": cfg_int(cfg, "STEPS", default_steps),
         }
 
     def records(self, preds: Mapping[str, Any], batch: Mapping[str, Any]) -> dict[str, np.ndarray]:

@@ -136,8 +136,9 @@ def test_bogus_metric_fails_before_anything_is_written(tmp_path: Path, capsys) -
     cfg = tiny_config()
     cfg["MODEL"]["METRIC"] = [{"TYPE": "MeanEPE", "PRED_KEY": "joints_3d"}, {"TYPE": "MeanEPX"}]
     path = write_config(tmp_path / "bad.yml", cfg)
-    for main in (train_model.main, test_model.main):
-        code, err = _run(main, ["--cfg", str(path), "--exp_root", str(exp_root)], capsys)
+    for main, extra in ((train_model.main, []), (test_model.main, ["--untrained"])):
+        args = ["--cfg", str(path), "--exp_root", str(exp_root), *extra]
+        code, err = _run(main, args, capsys)
         _assert_one_line(code, err, "MODEL.METRIC[1].TYPE", "'MeanEPX'")
     assert not exp_root.exists()
 

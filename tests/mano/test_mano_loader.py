@@ -17,7 +17,7 @@ import scipy.sparse
 
 from handmesh.errors import DataError
 from handmesh.io import UnsafePickleError, safe_load_pickle
-from handmesh.mano import load_mano_model, loader
+from handmesh.mano import MANO_JOINT_NAMES, load_mano_model, loader
 from handmesh.mano.loader import model_from_dict
 
 ROOT_SENTINEL = 4294967295  # kintree_table[0, 0] in the official files (uint32 -1)
@@ -25,14 +25,26 @@ MANO_KINTREE_PARENTS = (ROOT_SENTINEL, 0, 1, 2, 0, 4, 5, 0, 7, 8, 0, 10, 11, 0, 
 CHUMPY_KEYS = ("shapedirs", "v_template", "weights")
 
 
-def random_mano_dict(seed: int = 0) -> dict:
-    """Random but plausible arrays with the official MANO pickle keys, shapes and types."""
+# MANO's template frame (right hand): fingers toward -x, back of the hand +y, thumb side +z
+_KNUCKLES = {"wrist": (0.095, 0.0, 0.0), "index1": (0.0, 0.0, 0.02), "middle1": (0.0, 0.0, 0.0)}
+_KNUCKLES["pinky1"] = (0.01, 0.0, -0.04)
+
+
+def random_mano_dict(seed: int = 0, side: str = "right") -> dict:
+    """Random but plausible arrays with the official MANO pickle keys, shapes and types; the
+    wrist and three knuckles sit where a ``side`` hand's are (so the chirality check passes)."""
     rng = np.random.default_rng(seed)
     v_template = rng.normal(0.0, 0.04, (778, 3))
     regressor = np.zeros((16, 778))
     for joint in range(16):
         ids = rng.choice(778, 8, replace=False)
         regressor[joint, ids] = rng.uniform(0.5, 1.0, 8)
+    for name, position in _KNUCKLES.items():  # one-hot rows on four vertices placed by hand
+        joint = MANO_JOINT_NAMES.index(name)
+        vertex = 774 + list(_KNUCKLES).index(name)
+        regressor[joint] = 0.0
+        regressor[joint, vertex] = 1.0
+        v_template[vertex] = np.array(position) * (1.0 if side == "right" else (-1.0, 1.0, 1.0))
     regressor /= regressor.sum(1, keepdims=True)
     weights = rng.uniform(0.0, 1.0, (778, 16)) ** 4
     weights /= weights.sum(1, keepdims=True)
@@ -133,7 +145,7 @@ def test_chumpy_pickle_loads_without_chumpy(tmp_path: Path, python2_style: bool)
 
 def test_environment_variable_and_models_subfolder(tmp_path: Path, monkeypatch) -> None:
     (tmp_path / "models").mkdir()
-    write_chumpy_pickle(tmp_path / "models" / "MANO_LEFT.pkl", random_mano_dict(seed=3))
+    write_chumpy_pickle(tmp_path / "models" / "MANO_LEFT.pkl", random_mano_dict(3, "left"))
     monkeypatch.setenv("HANDMESH_MANO_ROOT", str(tmp_path))
     model = load_mano_model(side="left")
     assert model.side == "left"
@@ -296,3 +308,18 @@ def test_preset_rule_explicit_root_then_env_then_synthetic(tmp_path: Path, monke
     with pytest.raises(DataNotFoundError, match="HANDMESH_MANO_ROOT"):
         load_mano_from_preset({})
     assert load_mano_from_preset({"ALLOW_SYNTHETIC_MANO": True}).is_synthetic
+
+
+def test_a_left_model_under_the_right_name_is_refused(tmp_path: Path) -> None:
+    """The chirality of the template decides, not the file name (real MANO frames: the right
+    hand's fingers point to -x with the back of the hand to +y; the left is its x mirror)."""
+    from handmesh.mano.loader import template_chirality
+
+    assert template_chirality(model_from_dict(random_mano_dict(4), "r", "right")) == "right"
+    assert template_chirality(model_from_dict(random_mano_dict(4, "left"), "l", "left")) == "left"
+    for side in ("right", "left"):
+        synthetic = load_mano_model(tmp_path / "none", side, allow_synthetic=True)
+        assert template_chirality(synthetic) == side
+    write_chumpy_pickle(tmp_path / "MANO_RIGHT.pkl", random_mano_dict(seed=4, side="left"))
+    with pytest.raises(DataError, match=r"loaded as the right hand, but its template is a left"):
+        load_mano_model(tmp_path, side="right")

@@ -24,7 +24,7 @@ MM_TOL = 1e-6  # millimetres, float64
 def mano_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("mano_models")
     write_chumpy_pickle(root / "MANO_RIGHT.pkl", random_mano_dict(seed=11))
-    write_chumpy_pickle(root / "MANO_LEFT.pkl", random_mano_dict(seed=12))
+    write_chumpy_pickle(root / "MANO_LEFT.pkl", random_mano_dict(seed=12, side="left"))
     return root
 
 

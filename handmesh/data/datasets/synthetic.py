@@ -49,6 +49,7 @@ import cv2
 import numpy as np
 import torch
 
+from handmesh.config.values import cfg_bool, cfg_float, cfg_int, cfg_ints, cfg_str
 from handmesh.data.datasets.base import HandDataset
 from handmesh.data.datasets.synthetic_pose import (
     HandAxes,
@@ -229,22 +230,22 @@ class SyntheticHands(HandDataset):
                 f"SyntheticHands supports DATA_MODE '3D' only, got {cfg['DATA_MODE']!r}"
             )
         preset = data_preset or {}
-        split = str(cfg.get("DATA_SPLIT", "train"))
+        split = cfg_str(cfg, "DATA_SPLIT", "train")
         transform = cls.transform_from_preset(
-            preset, split, aug=bool(cfg.get("AUG", False)), aug_param=cfg.get("AUG_PARAM")
+            preset, split, aug=cfg_bool(cfg, "AUG", False), aug_param=cfg.get("AUG_PARAM")
         )
         return {
-            "num_samples": int(cfg.get("NUM_SAMPLES", 1000)),
+            "num_samples": cfg_int(cfg, "NUM_SAMPLES", 1000),
             "data_split": split,
-            "seed": int(cfg.get("SEED", 0)),
-            "raw_size": tuple(cfg.get("RAW_SIZE", (640, 480))),
-            "occluders": bool(cfg.get("OCCLUDERS", True)),
-            "background": str(cfg.get("BACKGROUND", "random")),
-            "view_tilt_max": float(cfg.get("VIEW_TILT_MAX", 0.95)),
-            "inplane_rotation_max": float(cfg.get("INPLANE_ROTATION_MAX", np.pi)),
-            "random_rotation_prob": float(cfg.get("RANDOM_ROTATION_PROB", 0.2)),
-            "articulation_scale": float(cfg.get("ARTICULATION_SCALE", 1.0)),
-            "left_prob": float(cfg.get("LEFT_PROB", 0.0)),
+            "seed": cfg_int(cfg, "SEED", 0),
+            "raw_size": cfg_ints(cfg, "RAW_SIZE", (640, 480), length=2),
+            "occluders": cfg_bool(cfg, "OCCLUDERS", True),
+            "background": cfg_str(cfg, "BACKGROUND", "random"),
+            "view_tilt_max": cfg_float(cfg, "VIEW_TILT_MAX", 0.95),
+            "inplane_rotation_max": cfg_float(cfg, "INPLANE_ROTATION_MAX", np.pi),
+            "random_rotation_prob": cfg_float(cfg, "RANDOM_ROTATION_PROB", 0.2),
+            "articulation_scale": cfg_float(cfg, "ARTICULATION_SCALE", 1.0),
+            "left_prob": cfg_float(cfg, "LEFT_PROB", 0.0),
             "mano_root": preset.get("MANO_ROOT") or None,
             "allow_synthetic_mano": bool(preset.get("ALLOW_SYNTHETIC_MANO", True)),
             "transform": transform,
