@@ -269,3 +269,35 @@ def test_errors_name_the_file_and_key(tmp_path: Path) -> None:
     path.write_text(json.dumps(data))
     with pytest.raises(DataError, match="hand_type must be 'right' or 'left'"):
         DexYCB(tmp_path, "train")
+
+
+def test_prediction_export_mirrors_left_hands_back(tree, tmp_path: Path) -> None:
+    from handmesh.data.collate import collate
+    from handmesh.metrics import Evaluator
+
+    root, _, anns = tree
+    test = DexYCB(root, "test", transform=_transform())
+    protocol = test.eval_protocol()
+    evaluator = Evaluator(protocol.metrics, exporters=protocol.exporters)
+    for lo, hi in ((2, 5), (0, 2)):  # out of order: the export follows the dataset order
+        batch = collate([test[i] for i in range(lo, hi)])
+        preds = {"joints_3d": batch["target_joints_3d"] + 0.001}  # in the mirrored (right) frame
+        evaluator.update(preds, batch)
+    results = evaluator.compute()
+    assert results["mpjpe"] == pytest.approx(np.sqrt(3) * 1.0, rel=1e-5)
+    assert results["pa_mpjpe_umeyama"] < 1e-3
+    written = evaluator.export(tmp_path)
+    data = np.load(written["predictions"])
+    assert data["sample_idx"].tolist() == [0, 1, 2, 3, 4]
+    assert data["image_id"].tolist() == [70, 30, 110, 50, 20]
+    for i, ann in enumerate(anns):  # back on each hand's own side: the annotation + the offset
+        shift = np.array([-0.001 if ann["hand_type"] == "left" else 0.001, 0.001, 0.001])
+        np.testing.assert_allclose(
+            data["joints_3d"][i], np.asarray(ann["joints_coord_cam"]) + shift, atol=1e-6
+        )
+    with pytest.raises(ArgumentError, match="saw 2 of the dataset's 5 samples"):
+        partial = Evaluator(protocol.metrics, exporters=protocol.exporters)
+        batch = collate([test[i] for i in range(2)])
+        partial.update({"joints_3d": batch["target_joints_3d"]}, batch)
+        partial.compute()
+        partial.export(tmp_path / "partial")

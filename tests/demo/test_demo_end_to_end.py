@@ -45,7 +45,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.mark.slow
-def test_training_learns_and_the_demo_places_the_hand(trained: tuple[Path, Path], tmp_path: Path) -> None:
+def test_training_learns_and_the_demo_places_the_hand(
+    trained: tuple[Path, Path], tmp_path: Path
+) -> None:
     exp, checkpoint = trained
     untrained = json.loads((exp / "evaluations" / "untrained_eval.json").read_text())["metrics"]
     final = json.loads((exp / "evaluations" / "test_eval.json").read_text())["metrics"]
@@ -73,15 +75,26 @@ def test_training_learns_and_the_demo_places_the_hand(trained: tuple[Path, Path]
     joints_3d = np.asarray(result["joints_3d"])
     proj = joints_3d @ raw["cam_intr"].T.astype(np.float64)
     error = np.linalg.norm(proj[:, :2] / proj[:, 2:] - np.asarray(result["joints_2d"]), axis=1)
-    assert error.mean() < 3.0 and error.mean() == pytest.approx(result["reprojection_error_px"], abs=1e-3)
+    assert error.mean() < 3.0 and error.mean() == pytest.approx(
+        result["reprojection_error_px"], abs=1e-3
+    )
     # the overlay covers the rendered hand: its mesh mask overlaps the ground-truth silhouette
-    gt = render_mesh(torch.from_numpy(raw["verts_3d"])[None], MANO(allow_synthetic=True, model_path="/nonexistent").faces, intr, raw["image"].shape[:2])
+    gt = render_mesh(
+        torch.from_numpy(raw["verts_3d"])[None],
+        MANO(allow_synthetic=True, model_path="/nonexistent").faces,
+        intr,
+        raw["image"].shape[:2],
+    )
     gt_mask = gt["mask"][0].numpy()
     overlay = cv2.imread(str(out / "overlay.png"))[:, :, ::-1]
     changed = (overlay.astype(int) != raw["image"].astype(int)).any(axis=-1)
     assert (changed & gt_mask).sum() > 0.5 * gt_mask.sum()
     assert (changed & ~gt_mask).sum() < gt_mask.sum()
     obj = (out / "mesh.obj").read_text().splitlines()
-    verts = np.array([[float(v) for v in line.split()[1:]] for line in obj if line.startswith("v ")])
+    verts = np.array(
+        [[float(v) for v in line.split()[1:]] for line in obj if line.startswith("v ")]
+    )
     assert verts.shape == (778, 3) and sum(line.startswith("f ") for line in obj) == 1538
-    np.testing.assert_allclose(verts.mean(0) * [1, -1, -1], np.mean(joints_3d, 0), atol=0.05)  # OpenGL axes, camera frame
+    np.testing.assert_allclose(
+        verts.mean(0) * [1, -1, -1], np.mean(joints_3d, 0), atol=0.05
+    )  # OpenGL axes, camera frame
