@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 __all__ = ["main", "parse_args"]
 
@@ -119,8 +120,14 @@ def _run(args: argparse.Namespace) -> int:
 
         intr = camera_matrix(args.focal, (image.shape[1], image.shape[0]))
     model = handmesh.load_model(cfg, checkpoint=args.checkpoint, device=args.device)
+    faces = getattr(model, "faces", None)
+    if faces is None:  # another mesh model: MANO's triangles
+        from handmesh.mano.loader import load_mano_from_preset
+
+        faces = torch.from_numpy(load_mano_from_preset(cfg["DATA_PRESET"]).faces.astype(np.int64))
     result = run_demo(
         model,
+        faces,
         image,
         box,
         args.out,

@@ -92,6 +92,7 @@ def _model_frame(preds: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch
 
 def run_demo(
     model: nn.Module,
+    faces: torch.Tensor,
     image: np.ndarray,
     bbox_xywh: np.ndarray,
     out_dir: str | Path,
@@ -107,6 +108,7 @@ def run_demo(
 
     Args:
         model: a handmesh mesh model in eval mode (e.g. ``handmesh.load_model``).
+        faces: (F, 3) triangles of its mesh (HandOccNet: ``model.faces``; MANO's otherwise).
         bbox_xywh: the square crop box in image pixels (``demo_box`` / ``box_from_keypoints``).
         data_preset: the model's DATA_PRESET (IMAGE_SIZE, IMAGE_NORM, CENTER_IDX).
         left: the hand is a left hand (cropped mirrored, outputs mirrored back).
@@ -162,9 +164,6 @@ def run_demo(
     camera_joints = joints[0] + translation
     projected = project_points(camera_joints, torch.from_numpy(intr).double()).numpy()
     error_px = float(np.linalg.norm(projected - joints_2d, axis=1).mean())
-    faces = getattr(model, "faces", None)
-    if faces is None:
-        raise ArgumentError(f"{type(model).__name__} has no `faces`: the demo needs a mesh model")
     faces = faces.detach().cpu()
     if left:
         faces = faces[:, [0, 2, 1]]  # mirroring flips the triangles' orientation
