@@ -227,9 +227,9 @@ class HO3D(HandDataset):
 
     def eval_protocol(self) -> EvalProtocol:
         """Evaluation split: no local metric (the numbers come from the HO-3D server), the
-        CodaLab submission zip. Train split: the model's defaults."""
+        CodaLab submission zip. Train split (joints, no meshes): MPJPE and PA-MPJPE."""
         if self.has_ground_truth:
-            return EvalProtocol()
+            return EvalProtocol(metrics=["mpjpe", "pa_mpjpe"])
         return EvalProtocol(metrics=["server_side"], exporters=[HO3DSubmissionExporter(self)])
 
     CONFIG_KEYS = ("DATA_ROOT", "DATA_SPLIT", "VERSION", "AUG", "AUG_PARAM", "SEED")
