@@ -138,11 +138,10 @@ def test_evaluation_boxes_roots_and_order(tmp_path: Path) -> None:
         assert "joints_3d" not in raw and raw["image_path"].endswith(
             f"evaluation/SEQ{raw['image_id'] % 2}/rgb/{raw['image_id']:04d}.png"
         )
-    assert HO3D(tmp_path, "test").image_ids.tolist() == [
-        90,
-        80,
-        70,
-    ]  # "test" is the evaluation split
+    assert HO3D(tmp_path, "test").image_ids.tolist() == [90, 80, 70]  # "test": evaluation
+    assert dataset.eval_protocol().metrics == ["server_side"]
+    assert [e.name for e in dataset.eval_protocol().exporters] == ["ho3d_submission"]
+    assert HO3D(tmp_path, "train").eval_protocol().metrics == ["mpjpe", "pa_mpjpe"]
 
 
 def test_v3_folder_and_errors(tmp_path: Path) -> None:
