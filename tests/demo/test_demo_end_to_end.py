@@ -35,7 +35,15 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("demo")
     args = ["--cfg", str(CONFIG), "--device", "cpu", "--workers", "0", "--exp_root", str(root)]
     done = run_module(
-        "train.train_model", *args, "--eval_interval", "-1", "--opts", *MEMORISE, timeout=1800
+        "train.train_model",
+        *args,
+        "--eval_interval",
+        "-1",
+        "--snapshot",
+        "1000",
+        "--opts",
+        *MEMORISE,
+        timeout=1800,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     exp = only_experiment(root)

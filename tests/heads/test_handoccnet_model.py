@@ -42,6 +42,7 @@ def _official_snapshot(model: torch.nn.Module, path: Path, drop: tuple[str, ...]
     return network
 
 
+@pytest.mark.slow  # writes and reads two 160 MB snapshots
 def test_official_snapshots_load_strictly(model: torch.nn.Module, tmp_path: Path) -> None:
     cfg = config_from_dict(CFG)
     network = _official_snapshot(model, tmp_path / "snapshot_70.pth.tar")
@@ -59,6 +60,7 @@ def test_official_snapshots_load_strictly(model: torch.nn.Module, tmp_path: Path
     assert torch.equal(loaded.FIT.conv2[0].bias, old["module.FIT.conv2.0.bias"])
 
 
+@pytest.mark.slow
 def test_incomplete_or_mislabelled_snapshots_are_refused(
     model: torch.nn.Module, tmp_path: Path
 ) -> None:
