@@ -43,6 +43,7 @@ from handmesh.data.datasets.handoccnet_common import (
     JOINT_BOX_EXPANSION,
     cam_intrinsics,
     check_dataset_dir,
+    common_kwargs,
     image_size,
     joint_box,
     read_rgb,
@@ -235,13 +236,4 @@ class DexYCB(HandDataset):
             if with_mesh
             else None
         )
-        transform = cls.transform_from_preset(
-            data_preset, split, aug=bool(cfg.get("AUG", False)), aug_param=cfg.get("AUG_PARAM")
-        )
-        return {
-            "data_root": str(cfg["DATA_ROOT"]),
-            "data_split": split,
-            "transform": transform,
-            "seed": int(cfg.get("SEED", 0)),
-            "mano_models": mano_models,
-        }
+        return {**common_kwargs(cls, cfg, data_preset), "mano_models": mano_models}

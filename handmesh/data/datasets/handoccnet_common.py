@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from handmesh.data.coco_json import coco_array
+from handmesh.data.datasets.base import HandDataset
 from handmesh.errors import ArgumentError, DataError, DataNotFoundError
 from handmesh.geometry.crop import bbox_xywh_from_joints, process_bbox
 
@@ -27,6 +28,7 @@ __all__ = [
     "JOINT_BOX_EXPANSION",
     "cam_intrinsics",
     "check_dataset_dir",
+    "common_kwargs",
     "image_size",
     "joint_box",
     "read_rgb",
@@ -35,6 +37,24 @@ __all__ = [
 
 JOINT_BOX_EXPANSION = 1.5
 """``get_bbox`` expansion factor of HandOccNet's joint boxes."""
+
+
+def common_kwargs(
+    dataset: type[HandDataset], cfg: Mapping[str, Any], data_preset: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The constructor arguments HO3D and DexYCB read the same way from their ``DATASET.*``
+    node: ``data_root`` (DATA_ROOT), ``data_split`` (DATA_SPLIT, default train), ``seed`` (SEED)
+    and the ``transform`` of DATA_PRESET with AUG / AUG_PARAM."""
+    split = str(cfg.get("DATA_SPLIT", "train"))
+    transform = dataset.transform_from_preset(
+        data_preset, split, aug=bool(cfg.get("AUG", False)), aug_param=cfg.get("AUG_PARAM")
+    )
+    return {
+        "data_root": str(cfg["DATA_ROOT"]),
+        "data_split": split,
+        "transform": transform,
+        "seed": int(cfg.get("SEED", 0)),
+    }
 
 
 def check_dataset_dir(data_root: str | os.PathLike[str], subdir: str, dataset: str) -> str:

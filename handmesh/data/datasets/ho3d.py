@@ -43,6 +43,7 @@ from handmesh.data.datasets.handoccnet_common import (
     JOINT_BOX_EXPANSION,
     cam_intrinsics,
     check_dataset_dir,
+    common_kwargs,
     image_size,
     joint_box,
     read_rgb,
@@ -240,14 +241,4 @@ class HO3D(HandDataset):
         cls, cfg: Mapping[str, Any], *, data_preset: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
         """From a ``DATASET.*`` node (keys in the module docstring) and DATA_PRESET."""
-        split = str(cfg.get("DATA_SPLIT", "train"))
-        transform = cls.transform_from_preset(
-            data_preset, split, aug=bool(cfg.get("AUG", False)), aug_param=cfg.get("AUG_PARAM")
-        )
-        return {
-            "data_root": str(cfg["DATA_ROOT"]),
-            "data_split": split,
-            "transform": transform,
-            "seed": int(cfg.get("SEED", 0)),
-            "version": str(cfg.get("VERSION", "v2")),
-        }
+        return {**common_kwargs(cls, cfg, data_preset), "version": str(cfg.get("VERSION", "v2"))}
