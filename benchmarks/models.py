@@ -44,7 +44,7 @@ MODELS: dict[str, Entry] = {
     "IntegralPose": Entry("config/oii/train_integral_pose_oii_sp0.yml", 224, (0.979, 0.075, 0.537)),
     "RegressFlow3D": Entry("config/oii/train_res_loglike_oii_sp0.yml", 224, (0.914, 0.064, 0.509)),
     "I2L_MeshNet": Entry("config/oii/train_i2l_meshnet_oii_sp0.yml", 256, (4.35, 0.286, 3.32)),
-    "HandOccNet": Entry(None, 256, (3.70, 0.256, 2.48), "model not merged yet"),
+    "HandOccNet": Entry("config/handoccnet/train_handoccnet_ho3d.yml", 256, (3.70, 0.256, 2.48)),
 }
 
 
@@ -106,6 +106,8 @@ def make_batch(batch_size: int, image_size: int, generator: torch.Generator) -> 
         "target_verts_3d_rel": verts - root[:, None],
         "target_verts_uvd": xyz_to_uvd(verts, root, intr, size),
         "target_verts_vis": torch.ones(batch_size, num_verts),
+        "mano_pose": 0.3 * torch.randn(batch_size, 48, generator=generator),  # HandOccNet's targets
+        "mano_shape": 0.5 * torch.randn(batch_size, 10, generator=generator),
     }
 
 

@@ -18,6 +18,9 @@ RAW_KEYS: dict[str, str] = {
     "side": "'right' or 'left'",
     "image_path": "str, where the image came from (or a synthetic id)",
     "sample_idx": "int, index of the sample in its dataset",
+    "bbox_xywh": "(4,) float32 the dataset's crop box [x, y, w, h] in the raw (un-mirrored) image, pixels (HO3D, DexYCB: HandOccNet's process_bbox rules)",
+    "root_joint": "(3,) float32 camera-space wrist, metres (HO3D evaluation samples, which have no joints_3d)",
+    "image_id": "int, the annotation file's image id (COCO-style datasets)",
 }
 
 SAMPLE_KEYS: dict[str, str] = {
@@ -73,4 +76,12 @@ PRED_KEYS: dict[str, str] = {
     "depth_maps": "(B, N, h, w) depth of verts_3d_world rendered in the target_depth_* views, metres",
     "rest_joints_3d": "(22, 3) DeepHandMesh refined rest skeleton, metres (training)",
     "rest_verts_3d": "(B, V, 3) corrected template skinned by it, metres (training)",
+    "joints_2d_norm": "(B, 21, 2) 2D joints in [0, 1] of the crop (HandOccNet's unit)",
+    "heatmaps": "(B, 21, h, w) HandOccNet's spatial-softmax heatmaps (h, w = crop / 8)",
+    "mano_pose": "(B, 48) predicted MANO axis-angle, flat_hand_mean=False offsets (right hand)",
+    "mano_shape": "(B, 10) predicted MANO betas",
+    "mano_rotmat": "(B, 16, 3, 3) predicted MANO joint rotations (HandOccNet: from 6D)",
+    "mano_joints_3d": "(B, 21, 3) metres, the uncentred MANO frame (no camera translation)",
+    "mano_verts_3d": "(B, 778, 3) metres, the uncentred MANO frame",
+    "mano_transforms": "(B, 16, 4, 4) MANO global joint transforms, MANO frame, metres",
 }

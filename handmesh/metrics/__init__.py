@@ -1,7 +1,8 @@
 """Hand pose / mesh metrics and the distributed-exact ``Evaluator``.
 
 Importing this package registers the metrics ``mpjpe``, ``pa_mpjpe``, ``pck_auc``, ``mpvpe``,
-``pa_mpvpe`` and ``f_score`` in ``handmesh.registry.METRICS``.
+``pa_mpvpe``, ``f_score``, ``pa_mpjpe_umeyama``, ``pa_mpvpe_umeyama`` and ``server_side`` in
+``handmesh.registry.METRICS``.
 """
 
 from handmesh.metrics.config import metrics_from_config, select_metrics
@@ -21,6 +22,8 @@ from handmesh.metrics.functional import (
 from handmesh.metrics.hand_metrics import MPJPE, MPVPE, PAMPJPE, PAMPVPE, PCKAUC, FScore
 from handmesh.metrics.metric import Metric
 from handmesh.metrics.protocol import EvalProtocol, Exporter
+from handmesh.metrics.server_side import ServerSide
+from handmesh.metrics.umeyama import PAMPJPEUmeyama, PAMPVPEUmeyama
 
 __all__ = [
     "DEFAULT_FSCORE_THRESHOLDS",
@@ -29,13 +32,16 @@ __all__ = [
     "MPJPE",
     "MPVPE",
     "PAMPJPE",
+    "PAMPJPEUmeyama",
     "PAMPVPE",
+    "PAMPVPEUmeyama",
     "PCKAUC",
     "EvalProtocol",
     "Evaluator",
     "Exporter",
     "FScore",
     "Metric",
+    "ServerSide",
     "f_score",
     "f_scores",
     "mean_point_error",
