@@ -122,27 +122,33 @@ def rotation_z(rot: float) -> np.ndarray:
     return rotation_2d(rot).astype(np.float32)
 
 
-def scale_translate_affine(center: PointLike, scale: float, out_size: Sequence[int]) -> np.ndarray:
+def scale_translate_affine(
+    center: PointLike, scale: float | Sequence[float], out_size: Sequence[int]
+) -> np.ndarray:
     """(3, 3) map from pixels to crop pixels without rotation (OakInk ``_get_affine_trans_no_rot``).
 
-    ``center`` goes to the crop centre ``(W/2, H/2)``; the box side ``scale`` (pixels) spans the
-    crop width ``W``; the scale is isotropic, so the crop covers ``scale x scale * H / W`` pixels.
+    ``center`` goes to the crop centre ``(W/2, H/2)``. A number ``scale`` is the box side (pixels)
+    that spans the crop width ``W``, isotropically, so the crop covers ``scale x scale * H / W``
+    pixels; a pair ``(box_w, box_h)`` spans the crop exactly, one zoom per axis (HandOccNet's
+    ``generate_patch_image`` of a non-square box).
     """
-    if scale <= 0:
-        raise ValueError(f"crop scale must be positive, got {scale}")
+    scales = np.atleast_1d(np.asarray(scale, dtype=np.float64))
+    if scales.shape not in ((1,), (2,)) or not np.all(scales > 0):
+        raise ValueError(f"crop scale must be a positive number or (w, h) pair, got {scale}")
     out_w, out_h = float(out_size[0]), float(out_size[1])
-    zoom = out_w / float(scale)
+    zoom_x = out_w / float(scales[0])
+    zoom_y = zoom_x if scales.shape == (1,) else out_h / float(scales[1])
     return np.array(
         [
-            [zoom, 0.0, out_w / 2.0 - zoom * float(center[0])],
-            [0.0, zoom, out_h / 2.0 - zoom * float(center[1])],
+            [zoom_x, 0.0, out_w / 2.0 - zoom_x * float(center[0])],
+            [0.0, zoom_y, out_h / 2.0 - zoom_y * float(center[1])],
             [0.0, 0.0, 1.0],
         ]
     )
 
 
 def crop_affine(
-    center: PointLike, scale: float, out_size: Sequence[int], rot: float = 0.0
+    center: PointLike, scale: float | Sequence[float], out_size: Sequence[int], rot: float = 0.0
 ) -> np.ndarray:
     """(3, 3) raw-image -> crop transform: rotate content by ``rot`` about the box centre, crop.
 
@@ -158,7 +164,7 @@ def crop_affine(
 
 def crop_affine_post_rot(
     center: PointLike,
-    scale: float,
+    scale: float | Sequence[float],
     optical_center: PointLike,
     out_size: Sequence[int],
     rot: float = 0.0,
@@ -181,7 +187,7 @@ def crop_affine_post_rot(
 def crop_intrinsics(
     cam_intr: np.ndarray,
     center: PointLike,
-    scale: float,
+    scale: float | Sequence[float],
     out_size: Sequence[int],
     rot: float = 0.0,
 ) -> np.ndarray:

@@ -76,3 +76,20 @@ def test_bad_inputs_name_the_argument():
         crop_intrinsics(np.eye(2), (0, 0), 1.0, (8, 8))
     with pytest.raises(ValueError, match="scale"):
         crop_affine((0, 0), 0.0, (8, 8))
+
+
+def test_non_square_box_spans_the_crop_with_one_zoom_per_axis():
+    """HandOccNet's generate_patch_image of a (w, h) box: the three points it maps by hand."""
+    center, box = (320.0, 240.0), (639.0, 479.0)
+    affine = crop_affine(center, box, (256, 256))
+    src = np.array([center, (center[0], center[1] + box[1] / 2), (center[0] + box[0] / 2, 240.0)])
+    expected = np.array([[128.0, 128.0], [128.0, 256.0], [256.0, 128.0]])
+    np.testing.assert_allclose(apply_affine(src, affine), expected, atol=1e-4)
+    K = np.array([[600.0, 0.0, 310.0], [0.0, 600.0, 250.0], [0.0, 0.0, 1.0]])
+    points = np.array([[0.05, -0.02, 0.5], [-0.1, 0.04, 0.7]])
+    crop_K = crop_intrinsics(K, center, box, (256, 256))
+    projected = (points @ crop_K.T)[:, :2] / points[:, 2:]
+    raw = (points @ K.T)[:, :2] / points[:, 2:]
+    np.testing.assert_allclose(projected, apply_affine(raw, affine), atol=1e-3)
+    with pytest.raises(ValueError, match="positive number or"):
+        crop_affine(center, (10.0, 0.0), (256, 256))

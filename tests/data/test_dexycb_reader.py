@@ -141,22 +141,14 @@ def test_order_drops_and_boxes(tree) -> None:
     np.testing.assert_allclose(raw["joints_3d"], test_anns[3]["joints_coord_cam"], rtol=1e-6)
 
 
-TRANSFORM_GAP = (
-    "HandTransform builds the box from the (mirrored) joints itself; HandOccNet clips the box in "
-    "the un-mirrored image and mirrors its centre (cx' = W - cx - 1: a 1 px shift for every left "
-    "hand), and its test fallback is the non-square [0, 0, W-1, H-1]. Needs the transform to honour "
-    "the raw sample's bbox_xywh (reported to the lead)."
-)
-
-
 @pytest.mark.parametrize(
     "index",
     [
         0,  # right hand
         2,  # right hand whose box was shifted inside at the left border
-        pytest.param(1, marks=pytest.mark.xfail(strict=True, reason=TRANSFORM_GAP)),  # left
-        pytest.param(3, marks=pytest.mark.xfail(strict=True, reason=TRANSFORM_GAP)),  # left, border
-        pytest.param(4, marks=pytest.mark.xfail(strict=True, reason=TRANSFORM_GAP)),  # off-image
+        1,  # left hand: the box clipped un-mirrored, its centre mirrored (W - cx - 1)
+        3,  # left hand at the border
+        4,  # hand off the image: the non-square full-image fallback (one zoom per axis)
     ],
 )
 def test_crop_and_targets_are_the_originals(tree, index: int) -> None:

@@ -4,8 +4,10 @@ The chain (OakInk-HMR ``SimpleTransform3DMANO``, reference oakink-hmr.md §5.3):
 
 1. left hands are mirrored to right hands (image, 2D/3D points, intrinsics, MANO pose);
 2. crop box from the 2D joints: ``"oakink"`` = int-truncated centre, side ``max(w, h) *
-   BBOX_EXPAND_RATIO``; ``"handoccnet"`` = ``get_bbox(x BBOX_EXPAND_RATIO)`` +
-   ``process_bbox(x 1.0)`` to the crop aspect ratio (full image when empty);
+   BBOX_EXPAND_RATIO``; ``"handoccnet"`` = the dataset's box (``bbox_xywh``: HO3D / DexYCB,
+   computed by the original's rules in the un-mirrored image, its centre mirrored as the original
+   does) or else ``get_bbox(x BBOX_EXPAND_RATIO)`` + ``process_bbox(x 1.0)`` to the crop aspect
+   ratio (full image when empty);
 3. augmentation draw (train with AUG only): box scale jitter, in-plane rotation, occlusion patch;
 4. occlusion patch pasted on the raw image;
 5. ``cv2.warpAffine`` crop (bilinear, black border) with the rotation about the box centre;
@@ -124,11 +126,28 @@ class HandTransform:
         )
 
     def crop_box(
-        self, joints_2d: np.ndarray, raw_size: tuple[int, int]
-    ) -> tuple[np.ndarray, float]:
-        """The un-augmented crop box ``(center (2,), side)`` in raw pixels for the recipe."""
+        self,
+        joints_2d: np.ndarray,
+        raw_size: tuple[int, int],
+        given_box: np.ndarray | None = None,
+        mirrored: bool = False,
+    ) -> tuple[np.ndarray, float | tuple[float, float]]:
+        """The un-augmented crop box ``(center (2,), scale)`` in raw pixels for the recipe.
+
+        ``scale`` is the square box's side; a ``(w, h)`` pair only for HandOccNet's non-square
+        full-image fallback. ``given_box`` (``[x, y, w, h]`` of a RawSample's ``bbox_xywh``, in the
+        un-mirrored image) is used by the ``"handoccnet"`` recipe as the original uses its
+        dataset's box: for a mirrored hand its centre becomes ``W - cx - 1``.
+        """
         if self.recipe == "oakink":
             return bbox_center_scale_from_joints(joints_2d, self.bbox_expand_ratio)
+        if given_box is not None:
+            x, y, w, h = (float(v) for v in given_box)
+            cx, cy = x + w / 2.0, y + h / 2.0
+            if mirrored:
+                cx = raw_size[0] - cx - 1.0
+            center = np.array([cx, cy], dtype=np.float32)
+            return center, (w if w == h else (w, h))
         aspect = self.image_size[0] / self.image_size[1]
         tight = bbox_xywh_from_joints(joints_2d, expansion=self.bbox_expand_ratio)
         box = process_bbox(tight, raw_size, aspect_ratio=aspect, expansion=1.0)
@@ -167,9 +186,15 @@ class HandTransform:
         joints_2d = np.asarray(raw["joints_2d"], dtype=np.float32)
         cam_intr = np.asarray(raw["cam_intr"], dtype=np.float32)
 
-        center, scale = self.crop_box(joints_2d, raw_size)
-        draw = self.draw(rng, center, scale, raw_size)
-        scale = scale * draw.scale
+        given_box = raw.get("bbox_xywh")
+        center, box_scale = self.crop_box(joints_2d, raw_size, given_box, side == "left")
+        side_px = box_scale if isinstance(box_scale, float) else float(box_scale[0])
+        draw = self.draw(rng, center, side_px, raw_size)
+        scale: float | tuple[float, float] = (
+            box_scale * draw.scale
+            if isinstance(box_scale, float)
+            else (box_scale[0] * draw.scale, box_scale[1] * draw.scale)
+        )
         affine = crop_affine(center, scale, self.image_size, draw.rot)
 
         crop = warp_crop(apply_occlusion(image, draw), affine, self.image_size)
@@ -194,7 +219,7 @@ class HandTransform:
             "target_root_d": root[2:3].copy(),
             "target_cam_intr": crop_intrinsics(cam_intr, center, scale, self.image_size, draw.rot),
             "target_bbox_center": center.astype(np.float32),
-            "target_bbox_scale": np.float32(scale),
+            "target_bbox_scale": np.float32(side_px * draw.scale),
             "affine": affine,
             "rot_mat3d": rot_mat3d,
             "rot_rad": np.float32(draw.rot),
