@@ -67,7 +67,9 @@ def recompute_bn_statistics(model: nn.Module, batches: Iterable[Any], forward: A
         model.train(was_training)
     distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
     for module, stats in moments.items():
-        if stats.total is None or module.running_mean is None or module.running_var is None:
+        if stats.total is None or stats.squares is None:
+            continue
+        if module.running_mean is None or module.running_var is None:
             continue
         if distributed:  # population over every rank's batches: the replicas keep equal buffers
             packed = torch.cat([stats.total.new_tensor([stats.count]), stats.total, stats.squares])
@@ -75,7 +77,7 @@ def recompute_bn_statistics(model: nn.Module, batches: Iterable[Any], forward: A
             stats.count = int(packed[0].item())
             stats.total, stats.squares = packed[1:].chunk(2)
         mean = stats.total / stats.count
-        var = (stats.squares / stats.count - mean * mean).clamp_min(0.0)  # type: ignore[operator]
+        var = (stats.squares / stats.count - mean * mean).clamp_min(0.0)
         module.running_mean.copy_(mean.to(module.running_mean.dtype))
         module.running_var.copy_(var.to(module.running_var.dtype))
     return used

@@ -100,12 +100,10 @@ def test_mirror_predictions_only_touches_left_rows():
 
 
 def test_mirrored_right_pose_through_left_mano_gives_mirrored_mesh():
-    mano = pytest.importorskip("handmesh.mano")
-    try:
-        right = mano.MANO(side="right", allow_synthetic=True, flat_hand_mean=True)
-        left = mano.MANO(side="left", allow_synthetic=True, flat_hand_mean=True)
-    except (ImportError, FileNotFoundError) as error:  # the synthetic hand model may be missing
-        pytest.skip(f"MANO layers unavailable: {error}")
+    from handmesh import mano
+
+    right = mano.MANO(side="right", allow_synthetic=True, flat_hand_mean=True)
+    left = mano.MANO(side="left", allow_synthetic=True, flat_hand_mean=True)
     torch.manual_seed(0)
     pose = torch.randn(2, 48) * 0.4
     betas = torch.zeros(2, 10)
