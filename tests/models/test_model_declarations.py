@@ -25,7 +25,8 @@ SYNTHETIC_HANDS_CONFIGS = {
 
 def test_every_registered_model_is_covered() -> None:
     covered = set(SYNTHETIC_HANDS_CONFIGS) | {"DeepHandMesh"}  # tests/deephandmesh: own dataset
-    assert set(MODELS.names()) == covered
+    library = {n for n in MODELS.names() if MODELS.get(n).__module__.startswith("handmesh.")}
+    assert library == covered  # (other tests register stand-in models of their own)
 
 
 @pytest.mark.parametrize("model_type", sorted(SYNTHETIC_HANDS_CONFIGS))

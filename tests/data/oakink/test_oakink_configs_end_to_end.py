@@ -1,8 +1,9 @@
-"""The nine published ``config/oii`` configs train and test on a generated OakInk tree (no oikit).
+"""The nine published ``config/oii`` configs on a generated OakInk tree (no oikit).
 
-Each config runs as published (``USE_PACK: true``, ``DATA_ROOT: data``, its SPLIT_MODE; packed
+Each config is used as published (``USE_PACK: true``, ``DATA_ROOT: data``, its SPLIT_MODE; packed
 by ``dev/pack_oakink_image.py --all``) with ``--opts`` shrinking the sizes and turning ImageNet
-weights off: one epoch of the train CLI (which tests at its end), then the test CLI on the
+weights off. All nine build their model and both datasets; three of them, one per model and one
+per split mode, run one epoch of the train CLI (which tests at its end), then the test CLI on the
 checkpoint it wrote, which must reproduce that evaluation.
 """
 
@@ -23,6 +24,8 @@ from tests.data.oakink.oakink_tree import OakInkTree, make_oakink_tree
 REPO = Path(__file__).resolve().parents[3]
 CONFIGS = sorted((REPO / "config" / "oii").glob("*.yml"))
 SPLIT_FILES = {"default": "split0", "subject": "split1", "object": "split2"}
+RUN_FROM_THE_CLIS = ("train_integral_pose_oii_sp0", "train_res_loglike_oii_sp1",
+                     "train_i2l_meshnet_oii_sp2")  # every model, every split mode  # fmt: skip
 COMMON_OPTS = [
     "TRAIN.BATCH_SIZE", "4", "TRAIN.EPOCH", "1", "TRAIN.LOG_INTERVAL", "1",
     "DATA_PRESET.ALLOW_SYNTHETIC_MANO", "True",
@@ -67,12 +70,41 @@ def _evaluation(exp_root: Path) -> dict:
     return json.loads((exp / "evaluations" / "test_eval.json").read_text())["metrics"]
 
 
+def _split_list(tree: OakInkTree, config: Path, split: str) -> list:
+    mode = yaml.safe_load(config.read_text())["DATASET"][split]["SPLIT_MODE"]
+    name = "seq_test.json" if split == "TEST" else "seq_train.json"
+    return tree.splits[f"split/{SPLIT_FILES[mode]}/{name}"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("config", CONFIGS, ids=[path.stem for path in CONFIGS])
-def test_published_config_trains_and_tests(
-    config: Path, packed_tree: OakInkTree, tmp_path: Path
+def test_published_config_builds_its_model_and_data(
+    config: Path, packed_tree: OakInkTree, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from handmesh.config import load_config
+    from handmesh.engine.build import build_dataset, build_model
+
     assert len(CONFIGS) == 9
+    published = yaml.safe_load(config.read_text())
+    model_type = published["MODEL"]["TYPE"]
+    monkeypatch.chdir(packed_tree.data_dir.parent.parent)  # DATA_ROOT: data
+    cfg = load_config(str(config), opts=[*COMMON_OPTS, *MODEL_OPTS[model_type]])
+    assert type(build_model(cfg, initialize=False)).__name__ == model_type
+    test = build_dataset(cfg, "TEST")
+    assert len(test) == len(_split_list(packed_tree, config, "TEST"))
+    assert len(build_dataset(cfg, "TRAIN")) > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", RUN_FROM_THE_CLIS)
+def test_published_config_trains_and_tests(
+    stem: str, packed_tree: OakInkTree, tmp_path: Path
+) -> None:
+    config = REPO / "config" / "oii" / f"{stem}.yml"
+    assert config in CONFIGS
+    modes = {yaml.safe_load((REPO / "config" / "oii" / f"{s}.yml").read_text())["DATASET"][
+        "TEST"]["SPLIT_MODE"] for s in RUN_FROM_THE_CLIS}  # fmt: skip
+    assert modes == set(SPLIT_FILES)
     published = yaml.safe_load(config.read_text())
     model_type = published["MODEL"]["TYPE"]
     assert model_type in _registered_models()
