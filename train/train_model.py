@@ -40,6 +40,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--snapshot", type=int, default=10, help="keep checkpoint_N every N epochs")
     parser.add_argument(
+        "--checkpoint_interval",
+        type=positive_int,
+        default=1,
+        help="write the resumable checkpoint every N epochs (and after the last one)",
+    )
+    parser.add_argument(
         "--eval_interval", type=int, default=5, help="validate every N epochs (-1: never)"
     )
     parser.add_argument(
@@ -60,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         workers=args.workers,
         val_batch_size=args.val_batch_size,
         snapshot=args.snapshot,
+        checkpoint_interval=args.checkpoint_interval,
         eval_interval=args.eval_interval,
         evaluate_untrained=not args.skip_untrained_eval,
     )

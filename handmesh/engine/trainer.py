@@ -4,7 +4,8 @@ Per epoch: shuffled ``DistributedSampler`` (``set_epoch``), forward, ``compute_l
 optional gradient clipping (``TRAIN.GRAD_CLIP.MODE`` global / per_tensor) and AMP (CUDA only),
 optimiser step; then the scheduler steps, validation runs on ``DATASET.TEST`` every
 ``eval_interval`` epochs, and rank 0 writes the checkpoint (model, ``train_param.pth.tar``, every
-rank's RNG state) and, every ``snapshot`` epochs, ``checkpoint_{N}``.
+rank's RNG state) every ``checkpoint_interval`` epochs (default 1; always after the last epoch
+and at every snapshot) and, every ``snapshot`` epochs, ``checkpoint_{N}``.
 
 Weights are initialised from exactly one source before anything is written: the latest checkpoint
 with ``--resume``, else ``MODEL.PRETRAINED``, else the parts' own pretrained weights
@@ -90,6 +91,7 @@ class TrainOptions:
     workers: int = 8  # DataLoader workers in total (split over the processes of a node)
     val_batch_size: int | None = None  # per process; default: the per-process train batch
     snapshot: int = 10  # copy checkpoint/ to checkpoint_{N} every N epochs (<= 0: never)
+    checkpoint_interval: int = 1  # write checkpoint/ every N epochs (and after the last one)
     eval_interval: int = 5  # validate every N epochs (-1: never)
     evaluate_untrained: bool = True  # test the freshly built model before training
     final_test: bool = True  # test the trained model on DATASET.TEST at the end
@@ -233,6 +235,17 @@ class Trainer:
         return self._test_loader
 
     # ----- checkpoints -----
+
+    def _checkpoint_due(self, epochs_done: int, epochs: int) -> bool:
+        """Whether to write ``checkpoint/`` after ``epochs_done`` epochs: every
+        ``checkpoint_interval`` epochs, at every snapshot epoch and after the last epoch (a
+        resumed run continues from the latest one written, re-running the epochs after it)."""
+        snapshot = self.options.snapshot
+        return (
+            epochs_done == epochs
+            or epochs_done % max(1, self.options.checkpoint_interval) == 0
+            or (snapshot > 0 and epochs_done % snapshot == 0)
+        )
 
     def save_checkpoint(self, epochs_done: int) -> None:
         """Write ``checkpoints/checkpoint`` (all ranks join: RNG states are gathered). Non-finite
@@ -433,7 +446,8 @@ class Trainer:
             interval = self.options.eval_interval
             if interval > 0 and done % interval == 0:
                 self.test(done, "val")
-            self.save_checkpoint(done)
+            if self._checkpoint_due(done, epochs):
+                self.save_checkpoint(done)
         for hook in self.hooks:
             hook.after_train()
         return self.finish(epochs)

@@ -53,7 +53,8 @@ def test_trains_tests_and_the_demo_writes_the_obj(tmp_path: Path) -> None:
     cfg = _memorise_config(tmp_path)
     exp_root = tmp_path / "exp"
     result = _run("train.train_model", "--cfg", str(cfg), "--exp_id", "dhm", "--exp_root",
-                  str(exp_root), "--workers", "0", "--device", "cpu")  # fmt: skip
+                  str(exp_root), "--workers", "0", "--device", "cpu", "--snapshot", "0",
+                  "--checkpoint_interval", "1000")  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     (exp,) = exp_root.iterdir()
     summary = json.loads((exp / "evaluations" / "test_eval.json").read_text())

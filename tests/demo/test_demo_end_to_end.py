@@ -41,6 +41,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         "-1",
         "--snapshot",
         "1000",
+        "--checkpoint_interval",
+        "1000",  # one checkpoint (440 MB), after the last epoch
         "--opts",
         *MEMORISE,
         timeout=1800,

@@ -420,3 +420,61 @@ def test_atomic_writes_are_flushed_before_the_rename(tmp_path: Path, monkeypatch
     atomic.atomic_write_text(tmp_path / "a.txt", "data")
     assert (tmp_path / "a.txt").read_text() == "data"
     assert str(tmp_path) in synced  # the directory entry too
+
+
+# 12. --checkpoint_interval: fewer checkpoint writes, resume still exact
+
+_CRASHES: list[int] = []
+
+
+@TRAIN_HOOKS.register()
+class CrashOnceBeforeEpoch(HookBase):
+    """Test hook: raises once in this process at the start of a given (0-based) epoch."""
+
+    CONFIG_KEYS = ("EPOCH",)
+
+    def __init__(self, epoch: int) -> None:
+        self.at = epoch
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> dict[str, Any]:
+        return {"epoch": cfg["EPOCH"]}
+
+    def before_epoch(self) -> None:
+        if self.trainer.epoch == self.at and not _CRASHES:
+            _CRASHES.append(self.at)
+            raise RuntimeError("simulated crash")
+
+
+def test_checkpoint_interval_writes_less_and_resumes_exactly(tmp_path: Path, capsys) -> None:
+    cfg = tiny_config(epochs=5, train_samples=8)
+    cfg["TRAIN"]["HOOKS"] = [{"TYPE": "CrashOnceBeforeEpoch", "EPOCH": 3}]
+    path = write_config(tmp_path / "tiny.yml", cfg)
+    flags = ["--workers", "0", "--eval_interval", "-1", "--skip_untrained_eval", "--snapshot", "0",
+             "--checkpoint_interval", "2"]  # fmt: skip
+
+    crashed_root = tmp_path / "crashed"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train_model.main(["--cfg", str(path), "--exp_root", str(crashed_root), *flags])
+    exp = only_experiment(crashed_root)
+    latest = exp / "checkpoints" / "checkpoint"
+    assert torch.load(latest / "train_param.pth.tar", weights_only=True)["epoch"] == 2  # not 3
+    code, err = _run(train_model.main, ["--resume", str(exp), *flags], capsys)
+    assert code == 0, err
+    resumed = torch.load(latest / "IntegralPose.pth.tar", weights_only=True)
+    assert torch.load(latest / "train_param.pth.tar", weights_only=True)["epoch"] == 5  # the last
+    text = (exp / "evaluations" / "train_eval.txt").read_text()
+    assert [line for line in text.splitlines() if line.startswith("Epoch")] == [
+        f"Epoch {n} evaluator msg:" for n in range(1, 6)
+    ]  # epoch 3, trained twice, is logged once
+
+    full_root = tmp_path / "full"  # the hook has fired in this process: no crash now
+    code, err = _run(train_model.main, ["--cfg", str(path), "--exp_root", str(full_root), *flags],
+                     capsys)  # fmt: skip
+    assert code == 0, err
+    expected = torch.load(
+        only_experiment(full_root) / "checkpoints" / "checkpoint" / "IntegralPose.pth.tar",
+        weights_only=True,
+    )
+    for key, value in expected.items():
+        assert torch.equal(resumed[key], value), key

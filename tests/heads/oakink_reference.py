@@ -91,7 +91,8 @@ def train_then_retest(cfg: dict[str, Any], tmp_path: Path) -> CliRun:
     config = write_config(tmp_path / "config.yml", cfg)
     run = run_module(
         "train.train_model", "--cfg", str(config), "--exp_id", "e2e", "--exp_root",
-        str(tmp_path / "exp"), "--workers", "0", "--eval_interval", "-1",
+        str(tmp_path / "exp"), "--workers", "0", "--eval_interval", "-1", "--snapshot", "0",
+        "--checkpoint_interval", "1000",  # one checkpoint, after the last epoch
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     exp = only_experiment(tmp_path / "exp")
