@@ -493,6 +493,7 @@ class Trainer:
 
     def _write_results(self, epochs: int, results: dict[str, Any]) -> None:
         checkpoint = self.exp.checkpoint_dir() / model_file_name(self.model)
+        exported: dict[str, str] = {}
         if results:
             summary = {
                 "model_type": type(self.model).__name__,
@@ -503,8 +504,14 @@ class Trainer:
             }
             if self.untrained is not None:
                 summary["untrained_metrics"] = self.untrained
+            # the dataset protocol's files of the final test (e.g. the HO-3D submission zip)
+            exported = self._test_evaluator.export(self.exp.evaluations_dir)
+            if exported:
+                summary["exported"] = exported
             self.exp.write_json("test_eval.json", summary)
         lines = [f"Results in {self.exp.root}", f"  checkpoint: {checkpoint}"]
+        for label, path in exported.items():
+            lines.append(f"  {label}: {path}")
         if self.untrained is not None and "mpjpe" in self.untrained:
             lines.append(f"  untrained MPJPE: {self.untrained['mpjpe']:.2f} mm")
         if "mpjpe" in results:
