@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -14,7 +15,9 @@ from handmesh.checkpoint import unwrap_model
 from handmesh.engine.build import to_device
 from handmesh.engine.dist import DistContext
 
-__all__ = ["evaluate"]
+__all__ = ["TEST_SUMMARY_FILE", "evaluate", "write_test_summary"]
+
+TEST_SUMMARY_FILE = "test_eval.json"
 
 
 def evaluate(
@@ -46,3 +49,19 @@ def evaluate(
     results: dict[str, Any] = evaluator.compute()
     net.train(was_training)
     return results
+
+
+def write_test_summary(exp: Any, evaluator: Any, summary: dict[str, Any], log: Any) -> Path:
+    """Report a finished test the one way both CLIs do (``train_model``'s final test and
+    ``test_model``): the evaluator's exporters -- the dataset protocol's files, e.g. the HO-3D
+    submission zip -- write into ``exp.evaluations_dir`` and are logged, their paths go to
+    ``summary["exported"]``, and the summary is written to ``evaluations/test_eval.json``, whose
+    path is returned. Rank 0, after :func:`evaluate` (the evaluator holds every rank's samples)."""
+    exported = evaluator.export(exp.evaluations_dir)
+    for label, path in exported.items():
+        log.info(f"{label}: {path}")
+    return Path(
+        exp.write_json(
+            TEST_SUMMARY_FILE, {**summary, **({"exported": exported} if exported else {})}
+        )
+    )

@@ -17,7 +17,7 @@ from typing import Any
 
 from handmesh.engine.build import build_dataset, build_eval_loader, build_evaluator, build_model
 from handmesh.engine.dist import DistContext
-from handmesh.engine.evaluation import evaluate
+from handmesh.engine.evaluation import evaluate, write_test_summary
 from handmesh.engine.experiment import TEST_LOG_FILE, ExperimentDir, check_writable
 from handmesh.engine.log import setup_logging
 from handmesh.mano.loader import describe_mano_source
@@ -92,15 +92,10 @@ def eval_worker(ctx: DistContext, cfg: Any, options: EvalOptions) -> dict[str, A
             "mano": mano,
             "metrics": results,
         }
-        exported = evaluator.export(exp.evaluations_dir)
-        if exported:
-            summary["exported"] = exported
-            for label, path in exported.items():
-                log.info(f"{label}: {path}")
-        exp.write_json("test_eval.json", summary)
+        summary_path = write_test_summary(exp, evaluator, summary, log)
         log.info(
             f"{type(model).__name__} on {results['num_samples']} test samples ({ctx.world_size} "
             f"process(es)): " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(results.items()))
         )
-        log.info(f"Results in {exp.evaluations_dir / 'test_eval.json'}")
+        log.info(f"Results in {summary_path}")
     return results

@@ -57,7 +57,7 @@ from handmesh.engine.dist import (
     broadcast_buffers,
     parameters_identical_across_ranks,
 )
-from handmesh.engine.evaluation import evaluate
+from handmesh.engine.evaluation import evaluate, write_test_summary
 from handmesh.engine.experiment import (
     RANDOM_STATE_FILE,
     TRAIN_PARAM_FILE,
@@ -493,7 +493,7 @@ class Trainer:
 
     def _write_results(self, epochs: int, results: dict[str, Any]) -> None:
         checkpoint = self.exp.checkpoint_dir() / model_file_name(self.model)
-        exported: dict[str, str] = {}
+        summary_path = None
         if results:
             summary = {
                 "model_type": type(self.model).__name__,
@@ -504,20 +504,14 @@ class Trainer:
             }
             if self.untrained is not None:
                 summary["untrained_metrics"] = self.untrained
-            # the dataset protocol's files of the final test (e.g. the HO-3D submission zip)
-            exported = self._test_evaluator.export(self.exp.evaluations_dir)
-            if exported:
-                summary["exported"] = exported
-            self.exp.write_json("test_eval.json", summary)
+            summary_path = write_test_summary(self.exp, self._test_evaluator, summary, self.log)
         lines = [f"Results in {self.exp.root}", f"  checkpoint: {checkpoint}"]
-        for label, path in exported.items():
-            lines.append(f"  {label}: {path}")
         if self.untrained is not None and "mpjpe" in self.untrained:
             lines.append(f"  untrained MPJPE: {self.untrained['mpjpe']:.2f} mm")
         if "mpjpe" in results:
             lines.append(f"  trained MPJPE:   {results['mpjpe']:.2f} mm (after {epochs} epochs)")
-        if results:
-            lines.append(f"  evaluation: {self.exp.evaluations_dir / 'test_eval.json'}")
+        if summary_path is not None:
+            lines.append(f"  evaluation: {summary_path}")
         for line in lines:
             self.log.info(line)
 
