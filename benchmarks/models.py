@@ -19,7 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,7 +63,7 @@ def _without_pretrained(node: Any) -> Any:
 def build_model(name: str) -> nn.Module:
     """The model of ``MODELS[name]`` built from its published config, random weights, with the
     built-in synthetic MANO hand when no MANO file is installed (same array sizes)."""
-    from handmesh.config import load_config
+    from handmesh.config import config_to_dict, load_config
     from handmesh.registry import MODELS as REGISTRY
     from handmesh.registry import build
 
@@ -71,16 +71,8 @@ def build_model(name: str) -> nn.Module:
     assert entry.config is not None
     cfg = load_config(entry.config)
     preset = {**dict(cfg.DATA_PRESET), "ALLOW_SYNTHETIC_MANO": True}
-    node = _without_pretrained(_as_dict(cfg.MODEL))
+    node = _without_pretrained(config_to_dict(cfg)["MODEL"])
     return build(node, REGISTRY, data_preset=preset)
-
-
-def _as_dict(node: Any) -> Any:
-    if isinstance(node, Mapping):
-        return {k: _as_dict(v) for k, v in node.items()}
-    if isinstance(node, (list, tuple)):
-        return [_as_dict(v) for v in node]
-    return node
 
 
 def make_batch(batch_size: int, image_size: int, generator: torch.Generator) -> dict[str, Any]:

@@ -47,14 +47,7 @@ NON_RIGID_JOINTS: tuple[int, ...] = (3, 21)
 """Segments (dominant joint thumb1 / wrist: thenar and palm skin) the non-rigid penetration loss
 keeps the fingertips out of."""
 
-KEYPOINT_NAMES: tuple[str, ...] = (
-    "b_r_thumb_null", "b_r_thumb3", "b_r_thumb2", "b_r_thumb1",
-    "b_r_index_null", "b_r_index3", "b_r_index2", "b_r_index1",
-    "b_r_middle_null", "b_r_middle3", "b_r_middle2", "b_r_middle1",
-    "b_r_ring_null", "b_r_ring3", "b_r_ring2", "b_r_ring1",
-    "b_r_pinky_null", "b_r_pinky3", "b_r_pinky2", "b_r_pinky1",
-    "b_r_wrist",
-)  # fmt: skip
+KEYPOINT_NAMES: tuple[str, ...] = tuple(name for name in JOINT_NAMES if name != "b_r_thumb0")
 """Joint of each right-hand id 0..20 of ``keypoints*.pts`` (ids 21..41 are the left hand)."""
 
 TO_CANONICAL: tuple[int, ...] = (
