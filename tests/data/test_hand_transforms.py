@@ -194,3 +194,19 @@ def test_handoccnet_recipe_box_and_config_errors():
         transform({k: v for k, v in raw.items() if k != "joints_3d"})
     with pytest.raises(ValueError, match="rng"):
         HandTransform(aug=True)(raw)
+
+
+def test_crop_inputs_of_a_sample_without_targets() -> None:
+    """A box-only RawSample (HO-3D's evaluation split) gets the same inputs as a full one."""
+    raw = make_raw()
+    transform = HandTransform(image_size=(64, 64), recipe="handoccnet")
+    raw["bbox_xywh"] = np.array([20.0, 30.0, 50.0, 50.0], dtype=np.float32)
+    full = transform(raw)
+    box_only = {k: raw[k] for k in ("image", "cam_intr", "side", "bbox_xywh")}
+    inputs = transform.crop_inputs(box_only)
+    for key in ("image", "target_cam_intr", "target_bbox_center", "affine"):
+        np.testing.assert_array_equal(inputs[key].numpy(), full[key].numpy())
+    np.testing.assert_allclose(inputs["target_bbox_center"].numpy(), [45.0, 55.0])
+    del box_only["bbox_xywh"]
+    with pytest.raises(DataError, match="has no joints_2d or bbox_xywh"):
+        transform.crop_inputs(box_only)

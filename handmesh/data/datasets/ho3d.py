@@ -34,7 +34,6 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import torch
 
 from handmesh.data.coco_json import coco_array, read_coco_json
@@ -51,10 +50,9 @@ from handmesh.data.datasets.handoccnet_common import (
 )
 from handmesh.data.datasets.predictions import HO3DSubmissionExporter
 from handmesh.data.transforms import HandTransform
-from handmesh.data.transforms.steps import normalise_image, warp_crop
 from handmesh.errors import ArgumentError, DataError
 from handmesh.geometry.camera import project_points
-from handmesh.geometry.crop import crop_affine, crop_intrinsics, process_bbox
+from handmesh.geometry.crop import process_bbox
 from handmesh.metrics.protocol import EvalProtocol
 from handmesh.registry import DATASETS
 
@@ -206,23 +204,9 @@ class HO3D(HandDataset):
         """An evaluation sample: the annotated box cropped with the transform's crop size and
         normalisation (no augmentation), ``target_root_joint`` (the annotated wrist, metres),
         ``target_cam_intr`` of the crop, the affine and the box."""
-        box = raw["bbox_xywh"]
-        center = np.array([box[0] + box[2] / 2.0, box[1] + box[3] / 2.0], dtype=np.float32)
-        scale = float(box[2])  # process_bbox made it square
-        size = self.transform.image_size
-        affine = crop_affine(center, scale, size)
-        crop = warp_crop(raw["image"], affine, size)
         return {
-            "image": normalise_image(crop, self.transform.image_norm),
+            **self.transform.crop_inputs(raw),
             "target_root_joint": torch.from_numpy(raw["root_joint"]),
-            "target_cam_intr": torch.from_numpy(
-                crop_intrinsics(raw["cam_intr"], center, scale, size)
-            ),
-            "target_bbox_center": torch.from_numpy(center),
-            "target_bbox_scale": torch.tensor(scale, dtype=torch.float32),
-            "affine": torch.from_numpy(affine),
-            "side": raw["side"],
-            "image_path": raw["image_path"],
             "sample_idx": idx,
         }
 

@@ -23,7 +23,7 @@ rotation sign convention (content rotated by -rot) is immaterial because the dra
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -61,6 +61,17 @@ from handmesh.geometry.crop import (
 )
 
 __all__ = ["RECIPES", "HandTransform", "build_transform"]
+
+
+class _Crop(NamedTuple):
+    """What cropping a RawSample gives ``HandTransform.__call__`` (see ``_crop``)."""
+
+    raw: Mapping[str, Any]  # mirrored to a right hand where it was a left one
+    raw_size: tuple[int, int]
+    draw: AugDraw
+    affine: np.ndarray
+    inputs: dict[str, Any]
+
 
 RECIPES = ("oakink", "handoccnet")
 DEFAULT_AUG = {"oakink": OAKINK_AUG, "handoccnet": HANDOCCNET_AUG}
@@ -127,7 +138,7 @@ class HandTransform:
 
     def crop_box(
         self,
-        joints_2d: np.ndarray,
+        joints_2d: np.ndarray | None,
         raw_size: tuple[int, int],
         given_box: np.ndarray | None = None,
         mirrored: bool = False,
@@ -140,6 +151,7 @@ class HandTransform:
         dataset's box: for a mirrored hand its centre becomes ``W - cx - 1``.
         """
         if self.recipe == "oakink":
+            assert joints_2d is not None
             return bbox_center_scale_from_joints(joints_2d, self.bbox_expand_ratio)
         if given_box is not None:
             x, y, w, h = (float(v) for v in given_box)
@@ -148,6 +160,7 @@ class HandTransform:
                 cx = raw_size[0] - cx - 1.0
             center = np.array([cx, cy], dtype=np.float32)
             return center, (w if w == h else (w, h))
+        assert joints_2d is not None
         aspect = self.image_size[0] / self.image_size[1]
         tight = bbox_xywh_from_joints(joints_2d, expansion=self.bbox_expand_ratio)
         box = process_bbox(tight, raw_size, aspect_ratio=aspect, expansion=1.0)
@@ -173,20 +186,31 @@ class HandTransform:
             )
         return sample_augmentation(rng, self.aug_param, center, scale, raw_size)
 
-    def __call__(
+    def crop_inputs(
         self, raw: Mapping[str, Any], rng: np.random.Generator | None = None
     ) -> dict[str, Any]:
-        """Transform one RawSample; ``rng`` drives the augmentation (required when ``aug``)."""
-        _check_raw(raw)
+        """The network inputs of a RawSample without targets (``image``, ``cam_intr``, ``side`` and
+        ``bbox_xywh``, e.g. HO-3D's evaluation split): ``image``, ``target_cam_intr`` of the crop,
+        ``target_bbox_center`` / ``target_bbox_scale``, ``affine``, ``rot_rad``, ``side``,
+        ``image_path`` (tensors where numeric)."""
+        return {key: _to_tensor(value) for key, value in self._crop(raw, rng).inputs.items()}
+
+    def _crop(self, raw: Mapping[str, Any], rng: np.random.Generator | None) -> _Crop:
+        """Mirror a left hand, choose the box, draw the augmentation, warp and normalise."""
+        _check_raw(raw, ("image", "cam_intr", "side"))
         side = raw["side"]
         if side == "left":
             raw = mirror_raw_sample(raw)
         image = raw["image"]
         raw_size = (image.shape[1], image.shape[0])
-        joints_2d = np.asarray(raw["joints_2d"], dtype=np.float32)
-        cam_intr = np.asarray(raw["cam_intr"], dtype=np.float32)
-
-        given_box = raw.get("bbox_xywh")
+        given_box = raw.get("bbox_xywh") if self.recipe == "handoccnet" else None
+        joints_2d = np.asarray(raw["joints_2d"], np.float32) if "joints_2d" in raw else None
+        if given_box is None and joints_2d is None:
+            needs = "joints_2d or bbox_xywh" if self.recipe == "handoccnet" else "joints_2d"
+            raise DataError(
+                f"RawSample {raw.get('image_path', '?')!r} has no {needs}: nothing to crop around "
+                f"(recipe {self.recipe!r})"
+            )
         center, box_scale = self.crop_box(joints_2d, raw_size, given_box, side == "left")
         side_px = box_scale if isinstance(box_scale, float) else float(box_scale[0])
         draw = self.draw(rng, center, side_px, raw_size)
@@ -196,10 +220,30 @@ class HandTransform:
             else (box_scale[0] * draw.scale, box_scale[1] * draw.scale)
         )
         affine = crop_affine(center, scale, self.image_size, draw.rot)
-
         crop = warp_crop(apply_occlusion(image, draw), affine, self.image_size)
         if self.aug:
             crop = jitter_colour(crop, draw.colour)
+        cam_intr = np.asarray(raw["cam_intr"], dtype=np.float32)
+        inputs = {
+            "image": normalise_image(crop, self.image_norm),
+            "target_cam_intr": crop_intrinsics(cam_intr, center, scale, self.image_size, draw.rot),
+            "target_bbox_center": center.astype(np.float32),
+            "target_bbox_scale": np.float32(side_px * draw.scale),
+            "affine": affine,
+            "rot_rad": np.float32(draw.rot),
+            "side": side,
+            "image_path": str(raw.get("image_path", "")),
+        }
+        return _Crop(raw, raw_size, draw, affine, inputs)
+
+    def __call__(
+        self, raw: Mapping[str, Any], rng: np.random.Generator | None = None
+    ) -> dict[str, Any]:
+        """Transform one RawSample; ``rng`` drives the augmentation (required when ``aug``)."""
+        _check_raw(raw, REQUIRED_RAW_KEYS)
+        raw, raw_size, draw, affine, inputs = self._crop(raw, rng)
+        joints_2d = np.asarray(raw["joints_2d"], dtype=np.float32)
+        cam_intr = np.asarray(raw["cam_intr"], dtype=np.float32)
 
         target_joints_2d = apply_affine(joints_2d, affine)
         joints_vis = crop_visibility(
@@ -209,7 +253,7 @@ class HandTransform:
         joints_3d = rotate_points(raw["joints_3d"], rot_mat3d)
         root = joints_3d[self.center_idx].copy()
         sample: dict[str, Any] = {
-            "image": normalise_image(crop, self.image_norm),
+            **inputs,
             "target_joints_2d": target_joints_2d,
             "target_joints_vis": joints_vis,
             "target_joints_uvd": self.codec.encode(target_joints_2d, joints_3d[:, 2], root[2]),
@@ -217,14 +261,7 @@ class HandTransform:
             "target_joints_3d_rel": joints_3d - root,
             "target_root_joint": root,
             "target_root_d": root[2:3].copy(),
-            "target_cam_intr": crop_intrinsics(cam_intr, center, scale, self.image_size, draw.rot),
-            "target_bbox_center": center.astype(np.float32),
-            "target_bbox_scale": np.float32(side_px * draw.scale),
-            "affine": affine,
             "rot_mat3d": rot_mat3d,
-            "rot_rad": np.float32(draw.rot),
-            "side": side,
-            "image_path": str(raw.get("image_path", "")),
         }
         if raw.get("verts_3d") is not None:
             sample.update(
@@ -272,8 +309,8 @@ def _to_tensor(value: Any) -> Any:
     return value
 
 
-def _check_raw(raw: Mapping[str, Any]) -> None:
-    missing = [key for key in REQUIRED_RAW_KEYS if key not in raw]
+def _check_raw(raw: Mapping[str, Any], required: Sequence[str]) -> None:
+    missing = [key for key in required if key not in raw]
     if missing:
         raise DataError(
             f"RawSample {raw.get('image_path', '?')!r} lacks keys {missing} "
@@ -286,7 +323,7 @@ def _check_raw(raw: Mapping[str, Any]) -> None:
             f"got {type(image).__name__} {getattr(image, 'shape', '')}"
         )
     for key, shape in (("joints_2d", (21, 2)), ("joints_3d", (21, 3)), ("cam_intr", (3, 3))):
-        if np.shape(raw[key]) != shape:
+        if key in raw and np.shape(raw[key]) != shape:
             raise DataError(
                 f"RawSample {raw.get('image_path', '?')!r}: {key} must have shape {shape}, "
                 f"got {np.shape(raw[key])}"
