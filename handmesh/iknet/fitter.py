@@ -2,9 +2,11 @@
 
 OakInk-HMR evaluates IntegralPose and RLE meshes with it (``train/test_model_hand_tailor.py``).
 The original runs IKNet once for the batch, then a Python loop over samples of 20 jitted JAX Adam
-steps each. Here the whole batch is optimised at once with hand-written gradients (see
+steps each. Here the whole batch is optimised at once with hand-written gradients, each Adam
+step a fixed list of ~130 operations on buffers allocated once per call (see
 ``handmesh.iknet.kinematics`` and ``handmesh.iknet.objective``), on the device of the inputs,
-with nothing compiled, so a new batch size costs nothing extra.
+with nothing compiled, so a new batch size costs nothing extra. On a CPU the Adam loop runs on
+one intra-op thread (restored afterwards); IKNet and the final mesh use the caller's setting.
 
 Faithful by default; each quirk of the original is one option away (the published OakInk-HMR
 numbers were computed with all three):
@@ -29,15 +31,19 @@ mm for a rare sample), and float32 runs of the two agree to the same level. The 
 from __future__ import annotations
 
 import os
-from typing import Literal, Union
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Literal, NamedTuple, Union
 
 import torch
 from torch import Tensor, nn
 
 from handmesh.errors import ArgumentError
-from handmesh.iknet.kinematics import ManoKinematics
+from handmesh.iknet.kinematics import NUM_BETAS, NUM_POSE, KinematicsWorkspace, ManoKinematics
 from handmesh.iknet.network import ROOT_JOINT, IKNet, normalize_joints
-from handmesh.iknet.objective import BONE_ROW, NUM_BETAS, NUM_POSE, FitTargets, objective
+from handmesh.iknet.objective import BONE_ROW, FitObjective, FitTargets
 from handmesh.mano.layer import MANO
 
 __all__ = ["HandTailorFitter", "RegTarget"]
@@ -114,6 +120,7 @@ class HandTailorFitter(nn.Module):
         self.adam_step_quirk = adam_step_quirk
         self.optimize_bone = optimize_bone
         self.root_point = self.kinematics.canonical_index.index(ROOT_JOINT)
+        self._scratch: OrderedDict[tuple[object, ...], _Scratch] = OrderedDict()
 
     def train(self, mode: bool = True) -> HandTailorFitter:
         """Train/eval mode of the module; IKNet always stays in eval mode, as in the original."""
@@ -139,8 +146,8 @@ class HandTailorFitter(nn.Module):
         else:
             target, spread = pose, pose.new_zeros(())
         targets = FitTargets(
-            joints=kin.points_from_canonical(norm.joints),
-            root=norm.root.permute(2, 1, 0),
+            joints=kin.points_from_canonical(norm.joints).contiguous(),
+            root=norm.root.permute(1, 2, 0),
             pose_target=target,
             pose_spread=spread,
             root_point=self.root_point,
@@ -151,32 +158,65 @@ class HandTailorFitter(nn.Module):
     @torch.no_grad()
     def objective(self, params: Tensor, targets: FitTargets) -> Tensor:
         """Per-sample objective (B,) of (59, B) parameters (see ``handmesh.iknet.objective``)."""
-        total, _ = objective(self.kinematics, params, targets, value=True, gradient=False)
-        assert total is not None
-        return total
+        return FitObjective(self.kinematics, targets, params).value()
 
     def optimize(self, params: Tensor, targets: FitTargets) -> Tensor:
         """Run the Adam steps from (59, B) ``params``; returns the final parameters."""
         with torch.inference_mode():
-            final = self._adam(params, targets)
+            final = self._adam(self._scratch_for(params, targets))
         return final.clone()
 
-    def _adam(self, params: Tensor, targets: FitTargets) -> Tensor:
+    def _scratch_for(self, params: Tensor, targets: FitTargets) -> _Scratch:
+        """The objective's and the final mesh's buffers for this batch size, reused between calls
+        of the same thread (building them costs ~0.5 ms; the two last sizes are kept)."""
+        key = (
+            threading.get_ident(),
+            params.shape[-1],
+            self.kinematics.device,
+            self.kinematics.dtype,
+        )
+        scratch = self._scratch.pop(key, None)
+        if scratch is None:
+            problem = FitObjective(self.kinematics, targets, params)
+            mesh = self.kinematics.workspace(params.shape[-1], "mesh")
+            scratch = _Scratch(problem, mesh, torch.empty_like(problem.params))
+            while len(self._scratch) >= SCRATCH_SIZES:
+                self._scratch.popitem(last=False)
+        else:
+            scratch.problem.reset(targets, params)
+        self._scratch[key] = scratch
+        return scratch
+
+    def _adam(self, scratch: _Scratch) -> Tensor:
+        """Adam from ``scratch.problem.params``, in place; returns them."""
         beta1, beta2 = self.adam_betas
-        params = params.clone()
-        first = torch.zeros_like(params)
-        second = torch.zeros_like(params)
-        for n in range(1, self.steps + 1):
-            _, grad = objective(self.kinematics, params, targets, value=False, gradient=True)
-            assert grad is not None
-            if not self.optimize_bone:
-                grad[BONE_ROW] = 0.0
-            first.mul_(beta1).add_(grad, alpha=1 - beta1)
-            second.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            t = n + 1 if self.adam_step_quirk else n
-            step = (first / (1 - beta1**t)).mul_(self.lr)
-            denom = (second / (1 - beta2**t)).sqrt_().add_(self.eps)
-            params.addcdiv_(step, denom, value=-1.0)
+        problem, denom = scratch.problem, scratch.denom
+        first = torch.zeros_like(problem.params)
+        second = torch.zeros_like(problem.params)
+        params = problem.params
+
+        def scalar(value: float) -> Tensor:  # an operand tensor: cheaper than a Python number
+            return params.new_full((), value)
+
+        # m / (1 - beta1^t) / (sqrt(v / (1 - beta2^t)) + eps) = m sqrt(c2) / c1 / (sqrt(v) + eps sqrt(c2))
+        steps = [n + 1 if self.adam_step_quirk else n for n in range(1, self.steps + 1)]
+        schedule = [
+            (
+                scalar(self.eps * (1 - beta2**t) ** 0.5),
+                -self.lr * (1 - beta2**t) ** 0.5 / (1 - beta1**t),
+            )
+            for t in steps
+        ]
+        decay2 = scalar(beta2)
+        with _intra_op_threads(1 if params.device.type == "cpu" else None):
+            for eps, step_size in schedule:
+                grad = problem.gradient()
+                if not self.optimize_bone:
+                    grad[BONE_ROW] = 0.0
+                first.lerp_(grad, 1 - beta1)
+                second.mul_(decay2).addcmul_(grad, grad, value=1 - beta2)
+                torch.sqrt(second, out=denom).add_(eps)
+                params.addcdiv_(first, denom, value=step_size)
         return params
 
     def forward(self, joints_3d: Tensor) -> dict[str, Tensor]:
@@ -189,21 +229,55 @@ class HandTailorFitter(nn.Module):
     def _fit(self, joints_3d: Tensor) -> dict[str, Tensor]:
         kin = self.kinematics
         params, targets, so3_init, bone = self.prepare(joints_3d)
-        params = self._adam(params, targets)
+        scratch = self._scratch_for(params, targets)
+        params = self._adam(scratch)
         batch = params.shape[1]
-        pose = params[:NUM_POSE].view(3, -1, batch)
+        pose = params[:NUM_POSE].view(-1, 3, batch)
         betas = params[NUM_POSE:BONE_ROW]
-        verts, points = kin.mesh(pose, betas)
-        centre = points[:, self.root_point : self.root_point + 1]
-        length = (points[:, 0] - centre[:, 0]).square().sum(0).sqrt()
+        mesh = scratch.mesh
+        mesh.params[: NUM_POSE + NUM_BETAS].copy_(params[:BONE_ROW])
+        mesh.forward()
+        verts = mesh.verts
+        points = torch.cat([mesh.joints, verts[kin.tip_vertices]])
+        centre = points[self.root_point : self.root_point + 1]
+        length = (points[0] - centre[0]).square().sum(0).sqrt()
         scale = bone / length
         verts = torch.addcmul(targets.root, verts - centre, scale)
         points = torch.addcmul(targets.root, points - centre, scale)
         out_dtype = joints_3d.dtype
         return {
-            "verts_3d": verts.permute(2, 1, 0).contiguous().to(out_dtype),
+            "verts_3d": verts.permute(2, 0, 1).contiguous().to(out_dtype),
             "joints_3d": kin.canonical_from_points(points).contiguous().to(out_dtype),
             "so3": kin.so3_from_pose(pose).contiguous(),
             "beta": betas.T.contiguous(),
             "so3_init": so3_init,
         }
+
+
+SCRATCH_SIZES = 2
+"""Batch sizes whose buffers a fitter keeps (an evaluation's batch size and its last batch)."""
+
+
+class _Scratch(NamedTuple):
+    problem: FitObjective
+    mesh: KinematicsWorkspace
+    denom: Tensor
+
+
+@contextmanager
+def _intra_op_threads(count: int | None) -> Iterator[None]:
+    """Run with ``count`` intra-op threads (None: as is), restoring the setting afterwards.
+
+    The Adam loop's tensors are a few thousand numbers: on a CPU, handing each operation to a
+    second thread costs more than it saves (measured: ``torch.mm`` of the step is 3-10x slower
+    with 2 threads), while IKNet and the final mesh keep the caller's setting.
+    """
+    previous = torch.get_num_threads()
+    if count is None or count == previous:
+        yield
+        return
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

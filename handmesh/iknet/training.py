@@ -104,8 +104,8 @@ class PoseSampler:
     def joints(self, so3: Tensor, betas: Tensor) -> Tensor:
         """(B, 21, 3) canonical MANO joints (metres, MANO frame) of native (B, 48) poses."""
         kin = self.kinematics
-        state = kin(kin.pose_from_so3(so3.to(kin.dtype)), betas.T.to(kin.dtype))
-        return kin.canonical_from_points(state.points)
+        points = kin(kin.pose_from_so3(so3.to(kin.dtype)), betas.T.to(kin.dtype))
+        return kin.canonical_from_points(points)
 
 
 def quaternion_loss(pred: Tensor, target: Tensor) -> Tensor:

@@ -49,6 +49,37 @@ def small_rotation_iknet(seed: int = 0) -> IKNet:
     return net.eval()
 
 
+def reference_objective(
+    mano: MANO,
+    so3: torch.Tensor,
+    beta: torch.Tensor,
+    bone: torch.Tensor,
+    so3_init: torch.Tensor,
+    target: torch.Tensor,
+    root: torch.Tensor,
+) -> torch.Tensor:
+    """OakInk-HMR's fitting objective of ONE sample: (48,) so3, (10,) beta, () bone; so3_init
+    (N, 48) is what the regulariser compares with (the whole batch, or the sample alone), target
+    (21, 3) the normalised input joints, root (3,) the input joint 9."""
+    hand = mano(so3[None], beta[None]).joints[0]
+    hand_n = hand / (hand[0] - hand[9]).norm()
+    reg = ((so3[None] - so3_init) ** 2).mean()
+    placed = hand_n * bone + root
+    twists, bends = [], []
+    for a, b, c, d in FINGERS:
+        ab, bc, cd = placed[a] - placed[b], placed[b] - placed[c], placed[c] - placed[d]
+        twists.append(torch.dot(torch.linalg.cross(ab, bc), cd).abs())
+        bends.append(torch.dot(torch.linalg.cross(ab, bc), torch.linalg.cross(bc, cd)))
+    planarity = torch.stack(twists).mean()
+    wrong_way = -torch.clamp(torch.stack(bends).sum(), max=0.0)
+    return (
+        0.01 * reg
+        + 0.01 * (beta**2).sum()
+        + ((hand_n - target) ** 2).mean()
+        + 100 * (1e4 * planarity + 1e5 * wrong_way)
+    )
+
+
 def reference_fit(
     joints: torch.Tensor,
     iknet: IKNet,
@@ -70,30 +101,10 @@ def reference_fit(
         params = [so3_init[i].clone(), torch.zeros(10, dtype=torch.float64), bone_in[i].clone()]
         first = [torch.zeros_like(p) for p in params]
         second = [torch.zeros_like(p) for p in params]
+        init = so3_init if reg_target == "batch" else so3_init[i : i + 1]
         for n in range(1, steps + 1):
             leaves = [p.clone().requires_grad_(True) for p in params]
-            so3, beta, bone = leaves
-            hand = mano(so3[None], beta[None]).joints[0]
-            length = (hand[0] - hand[9]).norm()
-            hand_n = hand / length
-            if reg_target == "batch":
-                reg = ((so3[None] - so3_init) ** 2).mean()  # every sample of the batch
-            else:
-                reg = ((so3 - so3_init[i]) ** 2).mean()
-            placed = hand_n * bone + root[i, 0]
-            twists, bends = [], []
-            for a, b, c, d in FINGERS:
-                ab, bc, cd = placed[a] - placed[b], placed[b] - placed[c], placed[c] - placed[d]
-                twists.append(torch.dot(torch.linalg.cross(ab, bc), cd).abs())
-                bends.append(torch.dot(torch.linalg.cross(ab, bc), torch.linalg.cross(bc, cd)))
-            planarity = torch.stack(twists).mean()
-            wrong_way = -torch.clamp(torch.stack(bends).sum(), max=0.0)
-            err = (
-                0.01 * reg
-                + 0.01 * (beta**2).sum()
-                + ((hand_n - target) ** 2).mean()
-                + 100 * (1e4 * planarity + 1e5 * wrong_way)
-            )
+            err = reference_objective(mano, *leaves, init, target, root[i, 0])
             grads = torch.autograd.grad(err, leaves)
             t = n + 1 if adam_step_quirk else n
             for k, (p, g) in enumerate(zip(params, grads)):

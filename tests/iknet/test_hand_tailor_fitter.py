@@ -139,3 +139,42 @@ def test_bad_arguments_are_named() -> None:
         HandTailorFitter(torch.nn.Linear(2, 2), allow_synthetic=True)  # type: ignore[arg-type]
     with pytest.raises(ArgumentError, match=r"joints_3d must be a \(B, 21, 3\) tensor"):
         HandTailorFitter(IKNet(), allow_synthetic=True)(torch.zeros(2, 20, 3))
+
+
+def test_the_adam_loop_runs_on_one_cpu_thread_and_restores_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from handmesh.iknet.objective import FitObjective
+
+    seen: list[int] = []
+    gradient = FitObjective.gradient
+
+    def recording(self: FitObjective) -> torch.Tensor:
+        seen.append(torch.get_num_threads())
+        return gradient(self)
+
+    monkeypatch.setattr(FitObjective, "gradient", recording)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        joints = natural_hands(2, seed=9)
+        out = fitter()(joints)
+        assert torch.get_num_threads() == 2
+        assert seen == [1] * 20
+        torch.set_num_threads(1)
+        assert torch.equal(fitter()(joints)["verts_3d"], out["verts_3d"])  # same arithmetic
+    finally:
+        torch.set_num_threads(previous)
+
+
+def test_reused_buffers_give_the_results_of_a_fresh_fitter() -> None:
+    joints = natural_hands(8, seed=12)
+    fit = fitter()
+    first = fit(joints)
+    for other in (joints[:3], joints[3:8] * 1.1, joints[:3]):  # evicts batch 8, reuses batch 3
+        fit(other)
+    assert len(fit._scratch) == 2
+    again = fit(joints)
+    fresh = fitter()(joints)
+    for key in KEYS:
+        assert torch.equal(again[key], first[key]) and torch.equal(fresh[key], first[key]), key
