@@ -437,7 +437,7 @@ def test_training_step_reaches_both_branches_and_logs_the_published_terms() -> N
     assert model.pose2feat.conv[0].weight.grad.abs().sum() > 0
     assert model.mesh_backbone.conv1.weight.grad is None  # the mesh branch starts at layer1
     assert model.param_regressor.fc[0].weight.grad is None
-    assert torch.equal(model.criterions[0].faces, torch.as_tensor(SYNTHETIC_RIGHT.faces))
+    assert torch.equal(model.criterions[0].faces, torch.as_tensor(SYNTHETIC_RIGHT.faces.copy()))
 
 
 def _write_mano(folder: Path) -> Path:
