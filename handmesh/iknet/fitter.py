@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Literal, NamedTuple, Union
 
@@ -121,6 +121,11 @@ class HandTailorFitter(nn.Module):
         self.optimize_bone = optimize_bone
         self.root_point = self.kinematics.canonical_index.index(ROOT_JOINT)
         self._scratch: OrderedDict[tuple[object, ...], _Scratch] = OrderedDict()
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> HandTailorFitter:
+        # .to() / .cuda() / .double() move the constants: buffers built on the old ones go too
+        self._scratch.clear()
+        return super()._apply(fn, recurse)
 
     def train(self, mode: bool = True) -> HandTailorFitter:
         """Train/eval mode of the module; IKNet always stays in eval mode, as in the original."""
