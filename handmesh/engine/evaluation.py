@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from tqdm import tqdm
 from handmesh.checkpoint import unwrap_model
 from handmesh.engine.build import to_device
 from handmesh.engine.dist import DistContext
+from handmesh.engine.experiment import ExperimentDir
+from handmesh.metrics.evaluator import Evaluator
 
 __all__ = ["TEST_SUMMARY_FILE", "evaluate", "write_test_summary"]
 
@@ -51,7 +54,9 @@ def evaluate(
     return results
 
 
-def write_test_summary(exp: Any, evaluator: Any, summary: dict[str, Any], log: Any) -> Path:
+def write_test_summary(
+    exp: ExperimentDir, evaluator: Evaluator, summary: dict[str, Any], log: logging.Logger
+) -> Path:
     """Report a finished test the one way both CLIs do (``train_model``'s final test and
     ``test_model``): the evaluator's exporters -- the dataset protocol's files, e.g. the HO-3D
     submission zip -- write into ``exp.evaluations_dir`` and are logged, their paths go to

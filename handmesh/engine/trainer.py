@@ -71,7 +71,7 @@ from handmesh.engine.log import setup_logging
 from handmesh.engine.optim import build_optimizer, build_scheduler, clip_gradients
 from handmesh.engine.resume import restore_optimisation
 from handmesh.engine.seeding import capture_rng_state, restore_rng_state, seed_everything
-from handmesh.errors import DivergenceError
+from handmesh.errors import ArgumentError, DivergenceError
 from handmesh.io.atomic import atomic_torch_save, new_temp_dir, replace_dir
 from handmesh.mano.loader import describe_mano_source
 from handmesh.models.base import HandModel
@@ -97,6 +97,13 @@ class TrainOptions:
     final_test: bool = True  # test the trained model on DATASET.TEST at the end
     stamp: str = ""  # experiment timestamp, shared by all ranks
     command: str = ""  # the command line, for the log
+
+    def __post_init__(self) -> None:
+        if self.checkpoint_interval < 1:
+            raise ArgumentError(
+                f"TrainOptions.checkpoint_interval must be >= 1 (write checkpoint/ every N "
+                f"epochs), got {self.checkpoint_interval}"
+            )
 
 
 class Trainer:
@@ -243,7 +250,7 @@ class Trainer:
         snapshot = self.options.snapshot
         return (
             epochs_done == epochs
-            or epochs_done % max(1, self.options.checkpoint_interval) == 0
+            or epochs_done % self.options.checkpoint_interval == 0
             or (snapshot > 0 and epochs_done % snapshot == 0)
         )
 

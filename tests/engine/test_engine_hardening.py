@@ -478,3 +478,5 @@ def test_checkpoint_interval_writes_less_and_resumes_exactly(tmp_path: Path, cap
     )
     for key, value in expected.items():
         assert torch.equal(resumed[key], value), key
+    with pytest.raises(ArgumentError, match=r"checkpoint_interval must be >= 1 .* got 0"):
+        TrainOptions(checkpoint_interval=0)
