@@ -7,7 +7,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from handmesh.data.transforms import AugParams, HandTransform, build_transform, sample_rng
-from handmesh.errors import DataError
+from handmesh.errors import ArgumentError, DataError
 from handmesh.registry import ConfigKeyError
 
 FX, CX, CY = 500.0, 161.0, 118.0
@@ -186,6 +186,8 @@ def test_handoccnet_recipe_box_and_config_errors():
     lo, hi = raw["joints_2d"].min(0), raw["joints_2d"].max(0)
     longest = max(hi - lo) * 1.5
     assert side == pytest.approx(longest - 1.0, abs=1e-3)  # process_bbox clips w - 1
+    with pytest.raises(ArgumentError, match=r"recipe 'handoccnet'\) needs joints_2d or given_box"):
+        transform.crop_box(None, (RAW_W, RAW_H))
     with pytest.raises(ConfigKeyError, match="ROT_JITTER"):
         build_transform({}, train=True, aug=True, aug_param={"ROT_JITTER": 1})
     with pytest.raises(ValueError, match="IMAGE_NORM"):

@@ -150,6 +150,11 @@ class HandTransform:
         un-mirrored image) is used by the ``"handoccnet"`` recipe as the original uses its
         dataset's box: for a mirrored hand its centre becomes ``W - cx - 1``.
         """
+        if joints_2d is None and (self.recipe == "oakink" or given_box is None):
+            raise ArgumentError(
+                f"crop_box (recipe {self.recipe!r}) needs joints_2d"
+                + (" or given_box" if self.recipe == "handoccnet" else "")
+            )
         if self.recipe == "oakink":
             assert joints_2d is not None
             return bbox_center_scale_from_joints(joints_2d, self.bbox_expand_ratio)
