@@ -184,7 +184,7 @@ class HandTailorFitter(nn.Module):
         if scratch is None:
             problem = FitObjective(self.kinematics, targets, params)
             mesh = self.kinematics.workspace(params.shape[-1], "mesh")
-            scratch = _Scratch(problem, mesh, torch.empty_like(problem.params))
+            scratch = _Scratch(problem, mesh)
             while len(self._scratch) >= SCRATCH_SIZES:
                 self._scratch.popitem(last=False)
         else:
@@ -195,9 +195,10 @@ class HandTailorFitter(nn.Module):
     def _adam(self, scratch: _Scratch) -> Tensor:
         """Adam from ``scratch.problem.params``, in place; returns them."""
         beta1, beta2 = self.adam_betas
-        problem, denom = scratch.problem, scratch.denom
+        problem = scratch.problem
         first = torch.zeros_like(problem.params)
         second = torch.zeros_like(problem.params)
+        denom = torch.empty_like(problem.params)
         params = problem.params
 
         def scalar(value: float) -> Tensor:  # an operand tensor: cheaper than a Python number
@@ -242,8 +243,7 @@ class HandTailorFitter(nn.Module):
         mesh = scratch.mesh
         mesh.params[: NUM_POSE + NUM_BETAS].copy_(params[:BONE_ROW])
         mesh.forward()
-        verts = mesh.verts
-        points = torch.cat([mesh.joints, verts[kin.tip_vertices]])
+        verts, points = mesh.verts, mesh.joints_and_tips()
         centre = points[self.root_point : self.root_point + 1]
         length = (points[0] - centre[0]).square().sum(0).sqrt()
         scale = bone / length
@@ -266,7 +266,6 @@ SCRATCH_SIZES = 2
 class _Scratch(NamedTuple):
     problem: FitObjective
     mesh: KinematicsWorkspace
-    denom: Tensor
 
 
 @contextmanager

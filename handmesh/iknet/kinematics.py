@@ -165,13 +165,10 @@ class ManoKinematics(nn.Module):
             vertex_beta = as64["shapedirs"][vertex_ids].reshape(-1, NUM_BETAS)
             buffer(f"{prefix}_linear_const", torch.cat([joint_const, vertex_const]).unsqueeze(1))
             buffer(f"{prefix}_linear_beta", torch.cat([joint_beta, vertex_beta]))
-            buffer(f"{prefix}_linear_beta_t", torch.cat([joint_beta, vertex_beta]).T)
             buffer(f"{prefix}_pose_dirs", pose_dirs)
-            buffer(f"{prefix}_pose_dirs_t", pose_dirs.T)
             weights = as64["weights"][vertex_ids][:, slots]
             buffer(f"{prefix}_weights", weights)
-            buffer(f"{prefix}_weights_t", weights.T)
-            buffer(f"{prefix}_weights_t_neg", -weights.T)
+            buffer(f"{prefix}_weights_t_neg", -weights.T)  # the VJP's minus, without an operation
 
         # joints = chain_sum @ steps (+ the root joint); steps[i] moves slot i + 1 from its parent
         chain_sum = torch.zeros(NUM_SLOTS, NUM_SLOTS - 1)
@@ -250,11 +247,16 @@ class ManoKinematics(nn.Module):
     def mesh(self, pose: Tensor, betas: Tensor) -> tuple[Tensor, Tensor]:
         """All vertices (778, 3, B) and the points (21, 3, B), MANO frame, metres."""
         work = self._evaluate(pose, betas, "mesh")
-        tips = work.verts[self.tip_vertices]
-        return work.verts.clone(), torch.cat([work.joints, tips])
+        return work.verts.clone(), work.joints_and_tips()
 
     def _evaluate(self, pose: Tensor, betas: Tensor, vertices: VertexSet) -> KinematicsWorkspace:
-        work = self.workspace(pose.shape[-1], vertices)
+        batch = pose.shape[-1]
+        if pose.shape != (NUM_SLOTS, 3, batch) or betas.shape != (NUM_BETAS, batch):
+            raise ArgumentError(
+                f"ManoKinematics needs a (16, 3, B) slot-order pose (pose_from_so3) and (10, B) "
+                f"betas, got {tuple(pose.shape)} and {tuple(betas.shape)}"
+            )
+        work = self.workspace(batch, vertices)
         work.pose.copy_(pose)
         work.betas.copy_(betas)
         work.forward()
@@ -290,6 +292,7 @@ class KinematicsWorkspace:
         kin = self.kinematics = kinematics
         b = self.batch = batch
         v = len(kin.tip_vertices) if vertices == "tips" else kin.num_verts
+        self._vertex_set: VertexSet = vertices
         s, f = NUM_SLOTS, NUM_FINGERS
 
         def new(*shape: int) -> Tensor:  # every buffer is written before it is read
@@ -297,18 +300,17 @@ class KinematicsWorkspace:
 
         if params is None:
             params = torch.zeros(NUM_POSE + NUM_BETAS, b, dtype=kin.dtype, device=kin.device)
+        elif params.dim() != 2 or params.shape[0] < NUM_POSE + NUM_BETAS or params.shape[1] != b:
+            raise ArgumentError(
+                f"KinematicsWorkspace params must be (>= {NUM_POSE + NUM_BETAS}, {b}), got "
+                f"{tuple(params.shape)}"
+            )
         self.params = params
         self.pose = params[:NUM_POSE].view(s, 3, b)
         self.betas = params[NUM_POSE : NUM_POSE + NUM_BETAS]
-        self._linear_const, self._linear_beta, self._linear_beta_t = (
+        self._linear_const, self._linear_beta, self._pose_dirs, self._weights = (
             kin.constant(vertices, name)
-            for name in ("linear_const", "linear_beta", "linear_beta_t")
-        )
-        self._pose_dirs, self._pose_dirs_t = (
-            kin.constant(vertices, name) for name in ("pose_dirs", "pose_dirs_t")
-        )
-        self._weights, self._weights_t, self._weights_t_neg = (
-            kin.constant(vertices, name) for name in ("weights", "weights_t", "weights_t_neg")
+            for name in ("linear_const", "linear_beta", "pose_dirs", "weights")
         )
 
         # constants, bound here: a module attribute lookup costs as much as a small operation
@@ -382,6 +384,10 @@ class KinematicsWorkspace:
         self._grad_joints_in, self._grad_verts = self.grad_points[:s], self.grad_points[s:]
         self._grad_verts_col = self._grad_verts.view(v, 3, 1, b)
         self._grad_verts_flat = self._grad_verts.view(v, 3 * b)
+        # transposes as views (BLAS reads them as they are)
+        self._linear_beta_t, self._pose_dirs_t = self._linear_beta.T, self._pose_dirs.T
+        self._weights_t = self._weights.T
+        self._weights_t_neg = self.kinematics.constant(self._vertex_set, "weights_t_neg")
         self._prod_verts = new(v, 3, 3, b)
         self.grad_linear = new(NUM_JOINT_ROWS + 3 * v, b)
         self._grad_rest = self.grad_linear[: 3 * s].view(s, 3, b)
@@ -435,6 +441,12 @@ class KinematicsWorkspace:
             grad_params = new(NUM_POSE + NUM_BETAS, b)
         self.grad_pose = grad_params[:NUM_POSE].view(s, 3, b)
         self.grad_betas = grad_params[NUM_POSE : NUM_POSE + NUM_BETAS]
+
+    def joints_and_tips(self) -> Tensor:
+        """(21, 3, B) the joints and fingertips after :meth:`forward` (a new tensor)."""
+        if self._vertex_set == "tips":
+            return self.points.clone()
+        return torch.cat([self.joints, self.verts[self.kinematics.tip_vertices]])
 
     # ------------------------------------------------------------------ forward
 

@@ -155,5 +155,9 @@ def test_bad_arguments_are_named() -> None:
     kin = ManoKinematics(MANO(flat_hand_mean=True, allow_synthetic=True))
     with pytest.raises(ArgumentError, match=r"vertices must be 'tips' or 'mesh', got 'all'"):
         kin.workspace(2, "all")  # type: ignore[arg-type]
+    with pytest.raises(ArgumentError, match=r"\(16, 3, B\) slot-order pose .* got \(48, 2\)"):
+        kin(torch.zeros(48, 2), torch.zeros(10, 2))
+    with pytest.raises(ArgumentError, match=r"params must be \(>= 58, 2\), got \(58, 3\)"):
+        kin.workspace(2, params=torch.zeros(58, 3))
     with pytest.raises(ArgumentError, match=r"use_pca=False and flat_hand_mean=True"):
         ManoKinematics(MANO(flat_hand_mean=False, allow_synthetic=True))
